@@ -1,0 +1,80 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import type { Dialect } from './dialect.js';
+
+/** One open transaction: runs statements and hands back their rows. */
+export class Tx {
+  constructor(
+    private readonly runner: QueryRunner,
+    readonly dialect: Dialect,
+  ) {}
+
+  /** Runs one statement; returns the rows it selected or RETURNED (none for plain writes). */
+  async rows<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+    const result = await this.runner.query(this.dialect.sql(text), params, true);
+    return (result.records ?? []) as T[];
+  }
+}
+
+/**
+ * How a unit of work runs: `run(work)` gives `work` a transaction that commits when it resolves
+ * and rolls back (then rethrows) when it throws. Every database access goes through here.
+ */
+export abstract class Transactor {
+  abstract run<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Resolves once no unit of work is in progress (used at shutdown). */
+  abstract drain(): Promise<void>;
+}
+
+async function runInTransaction<T>(runner: QueryRunner, dialect: Dialect, work: (tx: Tx) => Promise<T>): Promise<T> {
+  await runner.startTransaction();
+  let result: T;
+  try {
+    result = await work(new Tx(runner, dialect));
+  } catch (error) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction();
+    throw error;
+  }
+  await runner.commitTransaction();
+  return result;
+}
+
+/**
+ * SQLite: TypeORM's better-sqlite3 driver hands every caller the same QueryRunner on one
+ * connection, so two requests that each "begin" a transaction would nest (SAVEPOINTs) and one's
+ * rollback would erase the other's acknowledged write. Units of work therefore run strictly one
+ * after another through this promise chain. SQLite allows one writer at a time anyway, and each
+ * unit is a few microseconds of synchronous work, so nothing is lost by queueing them here.
+ * A unit of work must not start another one (it would wait for itself).
+ */
+export class SerialTransactor extends Transactor {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly dialect: Dialect,
+  ) {
+    super();
+  }
+
+  run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const next = this.tail.then(async () => {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        return await runInTransaction(runner, this.dialect, work);
+      } finally {
+        await runner.release();
+      }
+    });
+    // The chain continues whatever this unit's outcome; the caller still sees its error.
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  async drain(): Promise<void> {
+    let seen: Promise<unknown>;
+    do {
+      seen = this.tail;
+      await seen;
+    } while (seen !== this.tail);
+  }
+}

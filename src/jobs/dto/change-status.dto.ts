@@ -1,0 +1,52 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Allow, IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
+import { LIMITS } from '../../config/config.js';
+import { JOB_STATUSES, type JobStatus } from '../job-state.js';
+
+export class ChangeStatusDto {
+  @ApiProperty({ enum: JOB_STATUSES, example: 'succeeded', description: 'The status asked for.' })
+  @IsIn(JOB_STATUSES, { message: `status must be one of: ${JOB_STATUSES.join(', ')}` })
+  status!: JobStatus;
+
+  @ApiPropertyOptional({ description: 'Output of the job (any JSON), with `succeeded` only.', example: { accuracy: 0.761 } })
+  @Allow()
+  result?: unknown;
+
+  @ApiPropertyOptional({ description: 'Why the attempt failed, with `failed` only.', example: 'CUDA out of memory' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(10_000)
+  error?: string;
+
+  @ApiPropertyOptional({ description: 'With `failed`: false fails the job for good even if attempts remain.', default: true })
+  @IsOptional()
+  @IsBoolean()
+  retry?: boolean;
+
+  @ApiPropertyOptional({
+    description: 'The lease token from the claim. Without it the change is an operator action on any running lease.',
+    example: '3f0c8a4e9b2d4c1e8f7a6b5c4d3e2f10',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  leaseToken?: string;
+
+  @ApiPropertyOptional({ description: 'With `running`: the claiming worker.', example: 'gpu-node-7' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  workerId?: string;
+
+  @ApiPropertyOptional({
+    description: 'With `running`: lease length (default LEASE_MS).',
+    example: 30000,
+    minimum: LIMITS.leaseMs.min,
+    maximum: LIMITS.leaseMs.max,
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(LIMITS.leaseMs.min)
+  @Max(LIMITS.leaseMs.max)
+  leaseMs?: number;
+}

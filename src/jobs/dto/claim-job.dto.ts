@@ -1,0 +1,33 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { LIMITS } from '../../config/config.js';
+import { QUEUE_PATTERN } from './create-job.dto.js';
+
+export class ClaimJobDto {
+  @ApiPropertyOptional({ description: 'Who claims; stored as lockedBy.', example: 'gpu-node-7' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  workerId?: string;
+
+  @ApiPropertyOptional({ description: 'Claim only from these queues (all queues when absent).', example: ['gpu'], type: [String] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @Matches(QUEUE_PATTERN, { each: true, message: 'each queue must match [A-Za-z0-9_.:-]{1,64}' })
+  queues?: string[];
+
+  @ApiPropertyOptional({
+    description: 'Lease length (default LEASE_MS).',
+    example: 30000,
+    minimum: LIMITS.leaseMs.min,
+    maximum: LIMITS.leaseMs.max,
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(LIMITS.leaseMs.min)
+  @Max(LIMITS.leaseMs.max)
+  leaseMs?: number;
+}

@@ -1,0 +1,102 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { JobIdPipe } from '../common/job-id.pipe.js';
+import { ChangeStatusDto } from './dto/change-status.dto.js';
+import { ClaimJobDto } from './dto/claim-job.dto.js';
+import { CreateJobDto } from './dto/create-job.dto.js';
+import {
+  JobPageResponseDto,
+  JobResponseDto,
+  LeasedJobResponseDto,
+  presentJob,
+  presentLeasedJob,
+} from './dto/job.response.dto.js';
+import { ListJobsQueryDto } from './dto/list-jobs.query.dto.js';
+import { JobsService } from './jobs.service.js';
+
+@ApiTags('jobs')
+@Controller('jobs')
+export class JobsController {
+  constructor(private readonly jobs: JobsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Queue a job' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same as the idempotencyKey field.' })
+  @ApiCreatedResponse({ type: JobResponseDto, description: 'Created; Location names the job.' })
+  @ApiOkResponse({ type: JobResponseDto, description: 'The idempotency key was used before with the same parameters.' })
+  @ApiBadRequestResponse({ description: 'Invalid body (unknown fields too).' })
+  @ApiConflictResponse({ description: 'The idempotency key was used with different parameters.' })
+  @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_PAYLOAD_BYTES.' })
+  async create(
+    @Body() body: CreateJobDto,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res() res: Response,
+  ): Promise<void> {
+    const { job, created } = await this.jobs.create(body, idempotencyKey);
+    res
+      .status(created ? 201 : 200)
+      .location(`/jobs/${job.id}`)
+      .json(presentJob(job));
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List jobs in ascending id order, a page at a time' })
+  @ApiOkResponse({ type: JobPageResponseDto })
+  @ApiBadRequestResponse({ description: 'Invalid query or cursor.' })
+  async list(@Query() query: ListJobsQueryDto): Promise<JobPageResponseDto> {
+    const page = await this.jobs.list(query);
+    return { items: page.items.map(presentJob), nextCursor: page.nextCursor };
+  }
+
+  @Post('claim')
+  @ApiOperation({ summary: 'Claim the next due job and take a lease on it' })
+  @ApiOkResponse({ type: LeasedJobResponseDto, description: 'The claimed job, with its leaseToken.' })
+  @ApiNoContentResponse({ description: 'Nothing is claimable; empty body.' })
+  @ApiBadRequestResponse({ description: 'Invalid body.' })
+  async claim(@Body() body: ClaimJobDto, @Res() res: Response): Promise<void> {
+    const job = await this.jobs.claimNext(body);
+    if (job) res.status(200).json(presentLeasedJob(job));
+    else res.status(204).end();
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Read one job' })
+  @ApiOkResponse({ type: JobResponseDto })
+  @ApiBadRequestResponse({ description: 'The id is not a positive integer.' })
+  @ApiNotFoundResponse({ description: 'No such job.' })
+  async get(@Param('id', JobIdPipe) id: number): Promise<JobResponseDto> {
+    return presentJob(await this.jobs.get(id));
+  }
+
+  @Patch(':id/status')
+  @ApiOperation({
+    summary: 'Move a job through the state machine',
+    description:
+      'running claims a queued job (the response carries the leaseToken); succeeded / failed end the running ' +
+      'attempt (failed re-queues it with a backoff while attempts remain, unless retry is false); cancelled ' +
+      'stops it. With a leaseToken the change is fenced to that lease; without one it is an operator action.',
+  })
+  @ApiOkResponse({ type: JobResponseDto, description: 'The job after the transition (with leaseToken for running).' })
+  @ApiBadRequestResponse({ description: 'Invalid body or id.' })
+  @ApiNotFoundResponse({ description: 'No such job.' })
+  @ApiConflictResponse({ description: 'The state machine does not allow it, or the lease token is not current.' })
+  async changeStatus(
+    @Param('id', JobIdPipe) id: number,
+    @Body() body: ChangeStatusDto,
+  ): Promise<JobResponseDto | LeasedJobResponseDto> {
+    const job = await this.jobs.changeStatus(id, body);
+    return body.status === 'running' ? presentLeasedJob(job) : presentJob(job);
+  }
+}

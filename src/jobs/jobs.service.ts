@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { Clock } from '../common/clock.js';
+import { Transactor, type Tx } from '../database/transactions.js';
+import type { ChangeStatusDto } from './dto/change-status.dto.js';
+import type { ClaimJobDto } from './dto/claim-job.dto.js';
+import type { CreateJobDto } from './dto/create-job.dto.js';
+import type { ListJobsQueryDto } from './dto/list-jobs.query.dto.js';
+import type { Job } from './job.entity.js';
+import {
+  IdempotencyConflictError,
+  InvalidRequestError,
+  InvalidTransitionError,
+  JobNotFoundError,
+  LeaseLostError,
+} from './job.errors.js';
+import {
+  cancelJob,
+  claimDueJobs,
+  claimJob,
+  findJob,
+  findJobByIdempotencyKey,
+  finishAttempt,
+  insertJob,
+  listJobs,
+  type LeaseCondition,
+  type NewJob,
+} from './job.queries.js';
+import { assertTransition, type JobStatus } from './job-state.js';
+import { retryDelayMs } from './retry-policy.js';
+
+export interface JobPage {
+  items: Job[];
+  nextCursor: string | null;
+}
+
+const DEFAULT_PAGE_SIZE = 50;
+const EARLIEST_RUN_AT = Date.UTC(1970, 0, 1);
+const LATEST_RUN_AT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Owns the units of work and the state machine; controllers only translate HTTP. */
+@Injectable()
+export class JobsService {
+  constructor(
+    @Inject(Transactor) private readonly transactor: Transactor,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Creates a queued job, or returns the one already created with the same idempotency key. */
+  async create(input: CreateJobDto, headerKey?: string): Promise<{ job: Job; created: boolean }> {
+    const now = this.clock.now();
+    const newJob = this.toNewJob(input, headerKey, now);
+    return this.transactor.run((tx) => this.insertOrFindExisting(tx, newJob, now));
+  }
+
+  private async insertOrFindExisting(tx: Tx, newJob: NewJob, now: Date): Promise<{ job: Job; created: boolean }> {
+    const inserted = await insertJob(tx, newJob, now);
+    if (inserted) return { job: inserted, created: true };
+    // Only a taken idempotency key makes the insert do nothing.
+    const key = newJob.idempotencyKey as string;
+    const existing = await findJobByIdempotencyKey(tx, key);
+    if (!existing || existing.requestHash !== newJob.requestHash) throw new IdempotencyConflictError(key);
+    return { job: existing, created: false };
+  }
+
+  async get(id: number): Promise<Job> {
+    const job = await this.transactor.run((tx) => findJob(tx, id));
+    if (!job) throw new JobNotFoundError(id);
+    return job;
+  }
+
+  async list(query: ListJobsQueryDto): Promise<JobPage> {
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const afterId = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
+    // One row more than the page tells whether another page exists without a second query.
+    const rows = await this.transactor.run((tx) =>
+      listJobs(tx, { status: query.status, queue: query.queue, name: query.name, afterId, limit: limit + 1 }),
+    );
+    const items = rows.slice(0, limit);
+    const nextCursor = rows.length > limit ? encodeCursor(items[items.length - 1].id) : null;
+    return { items, nextCursor };
+  }
+
+  /** Claims the next due job in claim order, or returns null when none is claimable. */
+  async claimNext(request: ClaimJobDto): Promise<Job | null> {
+    const [job] = await this.claimMany(request, 1);
+    return job ?? null;
+  }
+
+  async claimMany(request: ClaimJobDto, limit: number): Promise<Job[]> {
+    const lease = {
+      workerId: request.workerId ?? null,
+      leaseMs: request.leaseMs ?? this.config.leaseMs,
+      now: this.clock.now(),
+    };
+    return this.transactor.run((tx) => claimDueJobs(tx, lease, request.queues, limit));
+  }
+
+  /** Applies one requested transition of the state machine (PATCH /jobs/:id/status). */
+  async changeStatus(id: number, change: ChangeStatusDto): Promise<Job> {
+    assertFieldsFitStatus(change);
+    return this.transactor.run(async (tx) => {
+      const job = await findJob(tx, id);
+      if (!job) throw new JobNotFoundError(id);
+      assertTransition(id, job.status, change.status);
+      const now = this.clock.now();
+      let changed: Job | null;
+      switch (change.status) {
+        case 'running':
+          changed = await claimJob(tx, id, {
+            workerId: change.workerId ?? null,
+            leaseMs: change.leaseMs ?? this.config.leaseMs,
+            now,
+          });
+          break;
+        case 'cancelled':
+          if (change.leaseToken !== undefined) assertLeaseHolder(job, change.leaseToken);
+          changed = await cancelJob(tx, id, now);
+          break;
+        case 'succeeded':
+          changed = await finishAttempt(tx, id, this.leaseCondition(job, change.leaseToken), {
+            status: 'succeeded',
+            result: change.result ?? null,
+            now,
+          });
+          break;
+        default:
+          changed = await this.failAttempt(tx, job, change, now);
+      }
+      // The read above and the conditional write can only disagree if another server instance
+      // changed the job in between; the write then did nothing and the caller gets the conflict.
+      return changed ?? (await this.conflictAfterRace(tx, id, change.status));
+    });
+  }
+
+  /** A failed attempt goes back to the queue after a backoff while attempts remain. */
+  private failAttempt(tx: Tx, job: Job, change: ChangeStatusDto, now: Date): Promise<Job | null> {
+    const retry = change.retry !== false && job.attempts < job.maxAttempts;
+    const backoff = { baseMs: this.config.backoffBaseMs, maxMs: this.config.backoffMaxMs };
+    return finishAttempt(tx, job.id, this.leaseCondition(job, change.leaseToken), {
+      status: retry ? 'queued' : 'failed',
+      error: change.error ?? null,
+      runAt: retry ? new Date(now.getTime() + retryDelayMs(job.attempts, backoff)) : undefined,
+      now,
+    });
+  }
+
+  /** With a token the write is fenced to that lease; without one it applies to the current attempt. */
+  private leaseCondition(job: Job, leaseToken: string | undefined): LeaseCondition {
+    if (leaseToken === undefined) return { attempts: job.attempts };
+    assertLeaseHolder(job, leaseToken);
+    return { leaseToken };
+  }
+
+  private async conflictAfterRace(tx: Tx, id: number, requested: JobStatus): Promise<never> {
+    const current = await findJob(tx, id);
+    if (!current) throw new JobNotFoundError(id);
+    if (current.status === 'running' && requested !== 'running') {
+      throw new LeaseLostError(id, 'the job was claimed again under a newer lease');
+    }
+    throw new InvalidTransitionError(id, current.status, requested);
+  }
+
+  async checkHealth(): Promise<void> {
+    await this.transactor.run((tx) => tx.rows('SELECT 1 AS ok'));
+  }
+
+  private toNewJob(input: CreateJobDto, headerKey: string | undefined, now: Date): NewJob {
+    if (headerKey !== undefined && input.idempotencyKey !== undefined && headerKey !== input.idempotencyKey) {
+      throw new InvalidRequestError('Idempotency-Key header and idempotencyKey field differ; send one of them');
+    }
+    if (input.runAt !== undefined && input.delayMs !== undefined) {
+      throw new InvalidRequestError('Send runAt or delayMs, not both');
+    }
+    if (headerKey !== undefined && (headerKey.length < 1 || headerKey.length > 255)) {
+      throw new InvalidRequestError('Idempotency-Key header must be 1-255 characters');
+    }
+    const idempotencyKey = input.idempotencyKey ?? headerKey ?? null;
+    const runAt = input.runAt !== undefined ? parseRunAt(input.runAt) : new Date(now.getTime() + (input.delayMs ?? 0));
+    const parameters = {
+      name: input.name,
+      queue: input.queue ?? 'default',
+      priority: input.priority ?? 0,
+      payload: input.payload ?? null,
+      maxAttempts: input.maxAttempts ?? this.config.maxAttempts,
+    };
+    return {
+      ...parameters,
+      runAt,
+      idempotencyKey,
+      // What "the same parameters" means for a repeated key: everything the caller sent, with
+      // defaults filled in; a relative delayMs is compared as sent, not as the instant it gives.
+      requestHash:
+        idempotencyKey === null
+          ? null
+          : fingerprint({ ...parameters, runAt: input.runAt ?? null, delayMs: input.delayMs ?? null }),
+    };
+  }
+}
+
+function parseRunAt(text: string): Date {
+  const runAt = new Date(text);
+  const time = runAt.getTime();
+  if (Number.isNaN(time) || time < EARLIEST_RUN_AT || time > LATEST_RUN_AT) {
+    throw new InvalidRequestError('runAt must be an ISO 8601 timestamp between 1970 and 9999');
+  }
+  return runAt;
+}
+
+function assertFieldsFitStatus(change: ChangeStatusDto): void {
+  const onlyWith: [keyof ChangeStatusDto, JobStatus][] = [
+    ['result', 'succeeded'],
+    ['error', 'failed'],
+    ['retry', 'failed'],
+    ['workerId', 'running'],
+    ['leaseMs', 'running'],
+  ];
+  for (const [field, status] of onlyWith) {
+    if (change[field] !== undefined && change.status !== status) {
+      throw new InvalidRequestError(`${field} is only accepted with status ${status}`);
+    }
+  }
+  if (change.status === 'running' && change.leaseToken !== undefined) {
+    throw new InvalidRequestError('leaseToken is not accepted with status running: a claim grants a new lease');
+  }
+}
+
+function assertLeaseHolder(job: Job, leaseToken: string): void {
+  if (job.leaseToken !== leaseToken) {
+    throw new LeaseLostError(job.id, 'the token is not the current lease of this job (it expired or was replaced)');
+  }
+}
+
+const CURSOR_PREFIX = 'id:';
+
+function encodeCursor(lastId: number): string {
+  return Buffer.from(`${CURSOR_PREFIX}${lastId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
+  const match = /^id:(\d{1,15})$/.exec(text);
+  if (!match) throw new InvalidRequestError('cursor is not valid: pass nextCursor from a previous page unchanged');
+  return Number(match[1]);
+}
+
+/** Stable hash of a JSON value: object keys sorted, so key order does not matter. */
+function fingerprint(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
