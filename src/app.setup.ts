@@ -14,6 +14,8 @@ import type { AppConfig } from './config/config.js';
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     bodyParser: false,
+    // Let a start-up failure reach the caller (main.ts prints one clear line and exits 1).
+    abortOnError: false,
     logger: options.logger ?? ['error', 'warn', 'log'],
   });
   installJsonBody(app, config.maxPayloadBytes);

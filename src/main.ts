@@ -1,23 +1,27 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
-import { createApp } from './app.setup.js';
-import { ConfigError, loadConfig } from './config/config.js';
+import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
+
+function configOrExit(): AppConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}
 
 async function bootstrap(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
+  // Validate first: a bad value is refused before the app (and its database) is even loaded.
+  const config = configOrExit();
+  const { createApp } = await import('./app.setup.js');
+  const { Logger } = await import('@nestjs/common');
   const app = await createApp(config);
   await app.listen(config.port, config.host);
   const where = config.database.kind === 'sqlite' ? `SQLite ${config.database.path}` : 'PostgreSQL';
-  new Logger('Bootstrap').log(`Serving on http://${config.host}:${config.port} (docs at /docs), storing jobs in ${where}`);
+  new Logger('Bootstrap').log(
+    `Serving on http://${config.host}:${config.port} (docs at /docs), storing jobs in ${where}`,
+  );
 }
 
 bootstrap().catch((error: unknown) => {

@@ -6,6 +6,7 @@ import { DomainError } from '../jobs/job.errors.js';
 const STATUS_BY_CODE: Record<string, HttpStatus> = {
   JOB_NOT_FOUND: HttpStatus.NOT_FOUND,
   INVALID_TRANSITION: HttpStatus.CONFLICT,
+  JOB_NOT_DUE: HttpStatus.CONFLICT,
   LEASE_LOST: HttpStatus.CONFLICT,
   IDEMPOTENCY_CONFLICT: HttpStatus.CONFLICT,
   INVALID_REQUEST: HttpStatus.BAD_REQUEST,

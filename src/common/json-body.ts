@@ -46,7 +46,12 @@ function requireObjectBody(req: Request, res: Response, next: NextFunction): voi
 }
 
 function bodyParserErrors(maxBytes: number) {
-  return (error: { status?: number; type?: string; message?: string }, _req: Request, res: Response, next: NextFunction) => {
+  return (
+    error: { status?: number; type?: string; message?: string },
+    _req: Request,
+    res: Response,
+    next: NextFunction,
+  ) => {
     if (error.type === 'entity.too.large') {
       res.status(413).json({
         statusCode: 413,
@@ -60,7 +65,9 @@ function bodyParserErrors(maxBytes: number) {
       return;
     }
     if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
-      res.status(error.status).json({ statusCode: error.status, message: error.message ?? 'Bad request', error: 'Bad Request' });
+      res
+        .status(error.status)
+        .json({ statusCode: error.status, message: error.message ?? 'Bad request', error: 'Bad Request' });
       return;
     }
     next(error);

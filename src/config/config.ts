@@ -63,7 +63,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   }
   const maxPayloadBytes = int('MAX_PAYLOAD_BYTES', 1_048_576, 1_024, 104_857_600);
 
-  const synchronousRaw = (env.SQLITE_SYNCHRONOUS ?? 'NORMAL').trim().toUpperCase();
+  const synchronousRaw = (env.SQLITE_SYNCHRONOUS?.trim() || 'NORMAL').toUpperCase();
   let synchronous: SqliteSynchronous = 'NORMAL';
   if (synchronousRaw === 'NORMAL' || synchronousRaw === 'FULL') {
     synchronous = synchronousRaw;

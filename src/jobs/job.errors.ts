@@ -26,6 +26,17 @@ export class InvalidTransitionError extends DomainError {
   }
 }
 
+/** A job whose runAt has not come cannot be claimed, not even by id. */
+export class JobNotDueError extends DomainError {
+  readonly code = 'JOB_NOT_DUE';
+  constructor(
+    readonly jobId: number,
+    readonly runAt: Date,
+  ) {
+    super(`Job ${jobId} is queued but not due until ${runAt.toISOString()}; it cannot move to running yet`);
+  }
+}
+
 /** The caller's lease is not the job's current one: the worker must stop working on it. */
 export class LeaseLostError extends DomainError {
   readonly code = 'LEASE_LOST';

@@ -169,12 +169,12 @@ export async function claimDueJobs(
   return claimed.sort(compareClaimOrder);
 }
 
-/** Claims one specific queued job (PATCH to `running`): same write as claimDueJobs. */
+/** Claims one specific queued, due job (PATCH to `running`): same write as claimDueJobs. */
 export async function claimJob(tx: Tx, id: number, lease: LeaseRequest): Promise<Job | null> {
   const [claimed] = await jobs(
     tx,
-    `UPDATE jobs SET ${CLAIM_SET(tx.dialect)} WHERE id = ? AND status = 'queued' RETURNING *`,
-    [...claimParams(lease), id],
+    `UPDATE jobs SET ${CLAIM_SET(tx.dialect)} WHERE id = ? AND status = 'queued' AND run_at <= ? RETURNING *`,
+    [...claimParams(lease), id, iso(lease.now)],
   );
   return claimed ?? null;
 }
@@ -183,9 +183,7 @@ export async function claimJob(tx: Tx, id: number, lease: LeaseRequest): Promise
 export type LeaseCondition = { leaseToken: string } | { attempts: number };
 
 function leaseClause(condition: LeaseCondition): [string, unknown] {
-  return 'leaseToken' in condition
-    ? ['lease_token = ?', condition.leaseToken]
-    : ['attempts = ?', condition.attempts];
+  return 'leaseToken' in condition ? ['lease_token = ?', condition.leaseToken] : ['attempts = ?', condition.attempts];
 }
 
 /** Ends the running attempt: `succeeded`, `failed`, `cancelled`, or back to `queued` for a retry. */
@@ -203,10 +201,12 @@ export async function finishAttempt(
 ): Promise<Job | null> {
   const [clause, conditionValue] = leaseClause(condition);
   const terminal = outcome.status !== 'queued';
+  // A failure always records its own message (null if it gave none); a success keeps the last one.
+  const setError = outcome.error !== undefined;
   const [changed] = await jobs(
     tx,
     `UPDATE jobs
-     SET status = ?, result = COALESCE(?, result), error = COALESCE(?, error),
+     SET status = ?, result = COALESCE(?, result), ${setError ? 'error = ?,' : ''}
          run_at = COALESCE(?, run_at), lease_token = NULL, lease_expires_at = NULL,
          finished_at = ?, updated_at = ?
      WHERE id = ? AND status = 'running' AND ${clause}
@@ -214,7 +214,7 @@ export async function finishAttempt(
     [
       outcome.status,
       outcome.result === undefined ? null : tx.dialect.encodeJson(outcome.result),
-      outcome.error ?? null,
+      ...(setError ? [outcome.error] : []),
       outcome.runAt ? iso(outcome.runAt) : null,
       terminal ? iso(outcome.now) : null,
       iso(outcome.now),

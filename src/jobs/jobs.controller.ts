@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -12,7 +12,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { JobIdPipe } from '../common/job-id.pipe.js';
+import { ApiJobIdParam, JobIdParam } from '../common/job-id.param.js';
 import { ChangeStatusDto } from './dto/change-status.dto.js';
 import { ClaimJobDto } from './dto/claim-job.dto.js';
 import { CreateJobDto } from './dto/create-job.dto.js';
@@ -73,14 +73,16 @@ export class JobsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'Read one job' })
+  @ApiJobIdParam()
   @ApiOkResponse({ type: JobResponseDto })
   @ApiBadRequestResponse({ description: 'The id is not a positive integer.' })
   @ApiNotFoundResponse({ description: 'No such job.' })
-  async get(@Param('id', JobIdPipe) id: number): Promise<JobResponseDto> {
+  async get(@JobIdParam() id: number): Promise<JobResponseDto> {
     return presentJob(await this.jobs.get(id));
   }
 
   @Patch(':id/status')
+  @ApiJobIdParam()
   @ApiOperation({
     summary: 'Move a job through the state machine',
     description:
@@ -93,7 +95,7 @@ export class JobsController {
   @ApiNotFoundResponse({ description: 'No such job.' })
   @ApiConflictResponse({ description: 'The state machine does not allow it, or the lease token is not current.' })
   async changeStatus(
-    @Param('id', JobIdPipe) id: number,
+    @JobIdParam() id: number,
     @Body() body: ChangeStatusDto,
   ): Promise<JobResponseDto | LeasedJobResponseDto> {
     const job = await this.jobs.changeStatus(id, body);

@@ -12,6 +12,7 @@ import {
   IdempotencyConflictError,
   InvalidRequestError,
   InvalidTransitionError,
+  JobNotDueError,
   JobNotFoundError,
   LeaseLostError,
 } from './job.errors.js';
@@ -109,6 +110,7 @@ export class JobsService {
       let changed: Job | null;
       switch (change.status) {
         case 'running':
+          if (job.runAt > now) throw new JobNotDueError(id, job.runAt);
           changed = await claimJob(tx, id, {
             workerId: change.workerId ?? null,
             leaseMs: change.leaseMs ?? this.config.leaseMs,
@@ -228,6 +230,7 @@ function assertFieldsFitStatus(change: ChangeStatusDto): void {
 }
 
 function assertLeaseHolder(job: Job, leaseToken: string): void {
+  if (job.leaseToken === null) throw new LeaseLostError(job.id, `the job is ${job.status} and holds no lease`);
   if (job.leaseToken !== leaseToken) {
     throw new LeaseLostError(job.id, 'the token is not the current lease of this job (it expired or was replaced)');
   }

@@ -8,7 +8,10 @@ export class ChangeStatusDto {
   @IsIn(JOB_STATUSES, { message: `status must be one of: ${JOB_STATUSES.join(', ')}` })
   status!: JobStatus;
 
-  @ApiPropertyOptional({ description: 'Output of the job (any JSON), with `succeeded` only.', example: { accuracy: 0.761 } })
+  @ApiPropertyOptional({
+    description: 'Output of the job (any JSON), with `succeeded` only.',
+    example: { accuracy: 0.761 },
+  })
   @Allow()
   result?: unknown;
 
@@ -18,7 +21,10 @@ export class ChangeStatusDto {
   @MaxLength(10_000)
   error?: string;
 
-  @ApiPropertyOptional({ description: 'With `failed`: false fails the job for good even if attempts remain.', default: true })
+  @ApiPropertyOptional({
+    description: 'With `failed`: false fails the job for good even if attempts remain.',
+    default: true,
+  })
   @IsOptional()
   @IsBoolean()
   retry?: boolean;

@@ -1,5 +1,16 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
 import { LIMITS } from '../../config/config.js';
 import { QUEUE_PATTERN } from './create-job.dto.js';
 
@@ -10,7 +21,11 @@ export class ClaimJobDto {
   @Length(1, 200)
   workerId?: string;
 
-  @ApiPropertyOptional({ description: 'Claim only from these queues (all queues when absent).', example: ['gpu'], type: [String] })
+  @ApiPropertyOptional({
+    description: 'Claim only from these queues (all queues when absent).',
+    example: ['gpu'],
+    type: [String],
+  })
   @IsOptional()
   @IsArray()
   @ArrayMinSize(1)

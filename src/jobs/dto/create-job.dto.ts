@@ -1,22 +1,17 @@
 import { ApiPropertyOptional, ApiProperty } from '@nestjs/swagger';
-import {
-  Allow,
-  IsInt,
-  IsISO8601,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  Max,
-  Min,
-} from 'class-validator';
+import { Allow, IsInt, IsISO8601, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { LIMITS } from '../../config/config.js';
 
 export const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000;
 
 export class CreateJobDto {
-  @ApiProperty({ description: 'What the job is, 1-200 characters.', example: 'train-resnet50', minLength: 1, maxLength: 200 })
+  @ApiProperty({
+    description: 'What the job is, 1-200 characters.',
+    example: 'train-resnet50',
+    minLength: 1,
+    maxLength: 200,
+  })
   @IsString()
   @Length(1, 200)
   name!: string;
@@ -28,13 +23,24 @@ export class CreateJobDto {
   @Allow()
   payload?: unknown;
 
-  @ApiPropertyOptional({ description: 'Queue name.', example: 'gpu', default: 'default', pattern: QUEUE_PATTERN.source })
+  @ApiPropertyOptional({
+    description: 'Queue name.',
+    example: 'gpu',
+    default: 'default',
+    pattern: QUEUE_PATTERN.source,
+  })
   @IsOptional()
   @IsString()
   @Matches(QUEUE_PATTERN, { message: 'queue must match [A-Za-z0-9_.:-]{1,64}' })
   queue?: string;
 
-  @ApiPropertyOptional({ description: 'Higher is claimed first.', example: 10, default: 0, minimum: -1000, maximum: 1000 })
+  @ApiPropertyOptional({
+    description: 'Higher is claimed first.',
+    example: 10,
+    default: 0,
+    minimum: -1000,
+    maximum: 1000,
+  })
   @IsOptional()
   @IsInt()
   @Min(-1000)
@@ -61,7 +67,11 @@ export class CreateJobDto {
   @IsISO8601({ strict: true, strictSeparator: true })
   runAt?: string;
 
-  @ApiPropertyOptional({ description: 'Delay from now before the job is claimable. Not with runAt.', example: 5000, minimum: 0 })
+  @ApiPropertyOptional({
+    description: 'Delay from now before the job is claimable. Not with runAt.',
+    example: 5000,
+    minimum: 0,
+  })
   @IsOptional()
   @IsInt()
   @Min(0)

@@ -11,7 +11,8 @@ export class JobResponseDto {
   @ApiProperty({ example: 0 }) priority!: number;
   @ApiProperty({ nullable: true, description: 'Any JSON value.', example: { epochs: 90 } }) payload!: unknown;
   @ApiProperty({ nullable: true, description: 'Any JSON value, set on success.', example: null }) result!: unknown;
-  @ApiProperty({ type: String, nullable: true, example: null, description: 'Last failure\'s message.' }) error!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: null, description: "Last failure's message." }) error!:
+    string | null;
   @ApiProperty({ example: 0, description: 'How many times the job has been claimed.' }) attempts!: number;
   @ApiProperty({ example: 3 }) maxAttempts!: number;
   @ApiProperty({ example: '2026-12-04T16:40:00.000Z' }) runAt!: string;
@@ -27,13 +28,20 @@ export class JobResponseDto {
 
 /** A job in a response that grants a lease: the only place the token appears. */
 export class LeasedJobResponseDto extends JobResponseDto {
-  @ApiProperty({ example: '3f0c8a4e9b2d4c1e8f7a6b5c4d3e2f10', description: 'Send it with heartbeats and the completion.' })
+  @ApiProperty({
+    example: '3f0c8a4e9b2d4c1e8f7a6b5c4d3e2f10',
+    description: 'Send it with heartbeats and the completion.',
+  })
   leaseToken!: string;
 }
 
 export class JobPageResponseDto {
   @ApiProperty({ type: [JobResponseDto] }) items!: JobResponseDto[];
-  @ApiPropertyOptional({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last page.' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` for the next page; null on the last page.',
+  })
   nextCursor!: string | null;
 }
 

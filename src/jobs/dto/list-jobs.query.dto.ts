@@ -34,7 +34,7 @@ export class ListJobsQueryDto {
   @Max(500, { message: 'limit must be an integer from 1 to 500' })
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page\'s nextCursor.' })
+  @ApiPropertyOptional({ description: "Opaque cursor from the previous page's nextCursor." })
   @IsOptional()
   @IsString()
   @Length(1, 200)

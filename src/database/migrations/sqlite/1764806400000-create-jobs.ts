@@ -43,9 +43,7 @@ export class CreateJobs1764806400000 implements MigrationInterface {
       `CREATE INDEX jobs_queue_claim_order ON jobs (queue, priority DESC, run_at, id) WHERE status = 'queued'`,
     );
     // The reaper looks only at running jobs, by lease expiry.
-    await queryRunner.query(
-      `CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_at) WHERE status = 'running'`,
-    );
+    await queryRunner.query(`CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_at) WHERE status = 'running'`);
     // Keys are unique across all jobs; several NULLs are allowed.
     await queryRunner.query(`CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key)`);
     await queryRunner.query(`CREATE INDEX jobs_status_id ON jobs (status, id)`);

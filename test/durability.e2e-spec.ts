@@ -1,0 +1,373 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * SPEC §5: "Every job acknowledged with 201/200 is stored durably: it survives kill -9 of the
+ * server", and §4: "A server restart keeps leases as they are". The built server runs as a child
+ * process on a SQLite file; it is SIGKILLed while creates are in flight, restarted on the same file,
+ * and what it reads back is compared with what it acknowledged before dying.
+ */
+
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(PROJECT_ROOT, 'dist', 'src', 'main.js');
+const CONFIG_VARIABLES = [
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'DATABASE_POOL_SIZE',
+  'LEASE_MS',
+  'REAPER_INTERVAL_MS',
+  'MAX_ATTEMPTS',
+  'BACKOFF_BASE_MS',
+  'BACKOFF_MAX_MS',
+  'MAX_PAYLOAD_BYTES',
+  'SQLITE_SYNCHRONOUS',
+];
+
+const LOOPS = 8;
+/** Kill once this many creates were acknowledged, or after KILL_AFTER_MS, whichever comes first. */
+const KILL_AFTER_ACKS = 400;
+const KILL_AFTER_MS = 1_500;
+const REQUEST_TIMEOUT_MS = 5_000;
+const HOUR_MS = 3_600_000;
+
+interface RunningServer {
+  child: ChildProcess;
+  baseUrl: string;
+  /** Everything the child wrote to stdout and stderr so far (for failure messages). */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+interface JobBody {
+  id: number;
+  name: string;
+  status: string;
+  payload: unknown;
+  attempts: number;
+  lockedAt: string | null;
+  lockedBy: string | null;
+  leaseExpiresAt: string | null;
+  leaseToken?: string;
+}
+
+const children = new Set<ChildProcess>();
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts `node dist/src/main.js` on `dbPath` and resolves once GET /health answers 200. */
+async function startServer(label: string, dbPath: string): Promise<RunningServer> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of CONFIG_VARIABLES) delete env[name];
+  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}`, NO_COLOR: '1' });
+
+  const child = spawn(process.execPath, [MAIN], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  const server: RunningServer = {
+    child,
+    baseUrl: `http://127.0.0.1:${port}`,
+    output: () => `--- ${label}: stderr ---\n${stderr}\n--- ${label}: stdout (tail) ---\n${stdout.slice(-1_500)}`,
+    exited,
+  };
+
+  const deadline = Date.now() + 15_000;
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void exited.then((value) => (exit = value));
+  while (Date.now() < deadline) {
+    if (exit) throw new Error(`server exited during start-up (${JSON.stringify(exit)})\n${server.output()}`);
+    try {
+      const response = await fetch(`${server.baseUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+      if (response.status === 200) return server;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not answer GET /health with 200 within 15 s\n${server.output()}`);
+}
+
+/** Runs `assertions`, adding the servers' output to the failure message if they fail. */
+async function withServerOutput(servers: RunningServer[], assertions: () => Promise<void>): Promise<void> {
+  try {
+    await assertions();
+  } catch (error) {
+    if (error instanceof Error) error.message += `\n\n${servers.map((s) => s.output()).join('\n')}`;
+    throw error;
+  }
+}
+
+async function call(server: RunningServer, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${server.baseUrl}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+}
+
+/** Every job, following nextCursor from page to page until it is null. */
+async function listAllJobs(server: RunningServer, limit: number): Promise<JobBody[]> {
+  const jobs: JobBody[] = [];
+  let cursor: string | null = null;
+  // Bounded: far more pages than the few thousand jobs this test can create.
+  for (let page = 0; page < 100; page++) {
+    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+    const response = await call(server, 'GET', `/jobs?limit=${limit}${query}`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { items: JobBody[]; nextCursor: string | null };
+    jobs.push(...body.items);
+    cursor = body.nextCursor;
+    if (cursor === null) return jobs;
+  }
+  throw new Error('GET /jobs kept returning a nextCursor after 100 pages');
+}
+
+function payloadFor(loop: number, n: number): unknown {
+  return { loop, n, text: `ünïcødé ✓ ${loop}/${n}`, values: [n, n * 2, null, true], nested: { deep: [{ n }] } };
+}
+
+interface Acknowledged {
+  id: number;
+  name: string;
+  payload: unknown;
+}
+
+/**
+ * LOOPS workers each create jobs one after another (`job-<loop>-<n>`) until the server dies. The
+ * server is killed from inside the stream, so the other loops' requests are in flight at that moment.
+ */
+async function createUntilKilled(server: RunningServer): Promise<{
+  acknowledged: Acknowledged[];
+  /** Per loop, how many creates were sent (acknowledged or not). */
+  sent: number[];
+  inFlightAtKill: number;
+  unexpected: string[];
+  exit: { code: number | null; signal: NodeJS.Signals | null };
+}> {
+  const acknowledged: Acknowledged[] = [];
+  const sent = new Array<number>(LOOPS).fill(0);
+  const unexpected: string[] = [];
+  let inFlight = 0;
+  let inFlightAtKill = -1;
+  let killed = false;
+  const startedAt = Date.now();
+
+  const kill = (): void => {
+    if (killed) return;
+    killed = true;
+    inFlightAtKill = inFlight;
+    server.child.kill('SIGKILL');
+  };
+  // Backstop in case the server is slower than expected: kill after a fixed time anyway.
+  const timer = setTimeout(kill, KILL_AFTER_MS);
+
+  const loop = async (index: number): Promise<void> => {
+    // Bounded: the server is killed after at most KILL_AFTER_MS, which ends every loop.
+    for (let n = 0; n < 100_000; n++) {
+      const name = `job-${index}-${n}`;
+      const payload = payloadFor(index, n);
+      sent[index] = n + 1;
+      inFlight++;
+      let response: Response;
+      let body: JobBody;
+      try {
+        response = await call(server, 'POST', '/jobs', { name, payload });
+        body = (await response.json()) as JobBody;
+      } catch (error) {
+        // The connection died with the server: this create may or may not have been stored.
+        if (!killed) unexpected.push(`${name}: ${String(error)}`);
+        return;
+      } finally {
+        inFlight--;
+      }
+      if (response.status !== 201) {
+        unexpected.push(`${name}: HTTP ${response.status} ${JSON.stringify(body)}`);
+        return;
+      }
+      acknowledged.push({ id: body.id, name, payload });
+      if (acknowledged.length >= KILL_AFTER_ACKS || Date.now() - startedAt >= KILL_AFTER_MS) kill();
+      if (killed) return;
+    }
+  };
+
+  await Promise.all(Array.from({ length: LOOPS }, (_, index) => loop(index)));
+  clearTimeout(timer);
+  kill();
+  return { acknowledged, sent, inFlightAtKill, unexpected, exit: await server.exited };
+}
+
+describe('kill -9 of the built server while jobs are being created (SQLite file)', () => {
+  let dir: string;
+  let dbPath: string;
+  const servers: RunningServer[] = [];
+  let restarted: RunningServer;
+  let stream: Awaited<ReturnType<typeof createUntilKilled>>;
+  let claimedBeforeCrash: JobBody;
+  let queuedBeforeCrash: JobBody;
+  let walLeftByCrash: boolean;
+
+  beforeAll(async () => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx nest build\` first (npm test does)`);
+    dir = mkdtempSync(join(tmpdir(), 'orchestrator-durability-'));
+    dbPath = join(dir, 'jobs.db');
+
+    const first = await startServer('server before kill -9', dbPath);
+    servers.push(first);
+    await withServerOutput([first], async () => {
+      // A job that a worker holds under a long lease when the server dies (the reaper must not
+      // touch it after the restart), and one that waits in the queue.
+      const created = await call(first, 'POST', '/jobs', { name: 'claimed-before-crash', payload: { gpu: 1 } });
+      expect(created.status).toBe(201);
+      const claimed = await call(first, 'POST', '/jobs/claim', { workerId: 'gpu-node-7', leaseMs: HOUR_MS });
+      expect(claimed.status).toBe(200);
+      claimedBeforeCrash = (await claimed.json()) as JobBody;
+      const queued = await call(first, 'POST', '/jobs', { name: 'queued-before-crash', payload: null, priority: -5 });
+      expect(queued.status).toBe(201);
+      queuedBeforeCrash = (await queued.json()) as JobBody;
+
+      stream = await createUntilKilled(first);
+    });
+    // kill -9 leaves the write-ahead log behind (a clean close removes it): the restart below really
+    // has to recover from a crash.
+    walLeftByCrash = existsSync(`${dbPath}-wal`);
+
+    restarted = await startServer('server after restart', dbPath);
+    servers.push(restarted);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const child of [...children]) {
+      child.kill('SIGKILL');
+      await new Promise((resolve) =>
+        child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve),
+      );
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('kills the server with SIGKILL while creates are in flight, after a stream of acknowledged ones', async () => {
+    await withServerOutput(servers, async () => {
+      expect(stream.unexpected).toEqual([]);
+      expect(stream.exit).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(stream.inFlightAtKill).toBeGreaterThan(0);
+      expect(stream.acknowledged.length).toBeGreaterThanOrEqual(100);
+      expect(walLeftByCrash).toBe(true);
+    });
+  });
+
+  it('keeps every acknowledged job with its name, payload and queued status, and invents none', async () => {
+    await withServerOutput(servers, async () => {
+      const jobs = await listAllJobs(restarted, 500);
+      const byId = new Map(jobs.map((job) => [job.id, job]));
+      // Smaller pages walk the same recovered table through many cursors: nothing repeated or skipped.
+      expect(await listAllJobs(restarted, 37)).toEqual(jobs);
+
+      // ids are unique and the list is in ascending id order.
+      expect(byId.size).toBe(jobs.length);
+      expect(jobs.map((job) => job.id)).toEqual([...byId.keys()].sort((a, b) => a - b));
+
+      // Every acknowledged create is there exactly as acknowledged.
+      const missingOrChanged = stream.acknowledged.filter((ack) => {
+        const job = byId.get(ack.id);
+        return (
+          !job ||
+          job.name !== ack.name ||
+          job.status !== 'queued' ||
+          JSON.stringify(job.payload) !== JSON.stringify(ack.payload)
+        );
+      });
+      expect(missingOrChanged).toEqual([]);
+      for (const ack of stream.acknowledged.slice(0, 20)) {
+        expect(byId.get(ack.id)).toMatchObject({ name: ack.name, status: 'queued', payload: ack.payload, attempts: 0 });
+      }
+
+      // Besides the two jobs made before the stream, only creates that were sent exist: each loop
+      // has its acknowledged ones plus at most the one that was in flight when the server died.
+      const streamed = jobs.filter((job) => job.id !== claimedBeforeCrash.id && job.id !== queuedBeforeCrash.id);
+      expect(streamed.length).toBeGreaterThanOrEqual(stream.acknowledged.length);
+      expect(streamed.length).toBeLessThanOrEqual(stream.acknowledged.length + LOOPS);
+      const acknowledgedNames = new Set(stream.acknowledged.map((ack) => ack.name));
+      const sentButUnacknowledged = streamed.filter((job) => !acknowledgedNames.has(job.name));
+      for (const job of sentButUnacknowledged) {
+        const match = /^job-(\d+)-(\d+)$/.exec(job.name);
+        expect(match).not.toBeNull();
+        const [loop, n] = [Number(match?.[1]), Number(match?.[2])];
+        // Only the last request of its loop can be stored without an acknowledgement.
+        expect(n).toBe(stream.sent[loop] - 1);
+        expect(job).toMatchObject({ status: 'queued', payload: payloadFor(loop, n) });
+      }
+      expect(new Set(streamed.map((job) => job.name)).size).toBe(streamed.length);
+      expect(byId.get(queuedBeforeCrash.id)).toMatchObject({
+        name: 'queued-before-crash',
+        status: 'queued',
+        payload: null,
+      });
+    });
+  });
+
+  it('keeps a claimed job running under the same lease, which its worker can still complete', async () => {
+    await withServerOutput(servers, async () => {
+      const read = await call(restarted, 'GET', `/jobs/${claimedBeforeCrash.id}`);
+      expect(read.status).toBe(200);
+      const job = (await read.json()) as JobBody;
+      expect(job).toMatchObject({
+        name: 'claimed-before-crash',
+        payload: { gpu: 1 },
+        status: 'running',
+        attempts: 1,
+        lockedBy: 'gpu-node-7',
+        lockedAt: claimedBeforeCrash.lockedAt,
+        leaseExpiresAt: claimedBeforeCrash.leaseExpiresAt,
+      });
+      expect(job.leaseToken).toBeUndefined();
+
+      // The restart did not hand the job out again: the next claim gets another job.
+      const next = await call(restarted, 'POST', '/jobs/claim', { workerId: 'gpu-node-8', leaseMs: HOUR_MS });
+      expect(next.status).toBe(200);
+      expect(((await next.json()) as JobBody).id).not.toBe(claimedBeforeCrash.id);
+
+      // The lease token issued before the crash is still the job's lease; another one is fenced off.
+      const forged = await call(restarted, 'PATCH', `/jobs/${claimedBeforeCrash.id}/status`, {
+        status: 'succeeded',
+        leaseToken: 'not-the-lease-token',
+      });
+      expect(forged.status).toBe(409);
+      const finished = await call(restarted, 'PATCH', `/jobs/${claimedBeforeCrash.id}/status`, {
+        status: 'succeeded',
+        leaseToken: claimedBeforeCrash.leaseToken,
+        result: { accuracy: 0.9 },
+      });
+      expect(finished.status).toBe(200);
+      expect(await finished.json()).toMatchObject({
+        status: 'succeeded',
+        result: { accuracy: 0.9 },
+        lockedBy: 'gpu-node-7',
+      });
+    });
+  });
+});
