@@ -1,9 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  assertServerBuilt,
+  freePort,
+  killAll,
+  serverEnv,
+  spawnServer,
+  waitForHealth,
+  type Exit,
+  type NodeProcess,
+} from './utils/server-process.js';
 
 /**
  * SPEC §5: "Every job acknowledged with 201/200 is stored durably: it survives kill -9 of the
@@ -11,22 +18,6 @@ import { fileURLToPath } from 'node:url';
  * process on a SQLite file; it is SIGKILLed while creates are in flight, restarted on the same file,
  * and what it reads back is compared with what it acknowledged before dying.
  */
-
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(PROJECT_ROOT, 'dist', 'src', 'main.js');
-const CONFIG_VARIABLES = [
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'DATABASE_POOL_SIZE',
-  'LEASE_MS',
-  'REAPER_INTERVAL_MS',
-  'MAX_ATTEMPTS',
-  'BACKOFF_BASE_MS',
-  'BACKOFF_MAX_MS',
-  'MAX_PAYLOAD_BYTES',
-  'SQLITE_SYNCHRONOUS',
-];
 
 const LOOPS = 8;
 /** Kill once this many creates were acknowledged, or after KILL_AFTER_MS, whichever comes first. */
@@ -36,11 +27,8 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const HOUR_MS = 3_600_000;
 
 interface RunningServer {
-  child: ChildProcess;
+  process: NodeProcess;
   baseUrl: string;
-  /** Everything the child wrote to stdout and stderr so far (for failure messages). */
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 interface JobBody {
@@ -55,60 +43,13 @@ interface JobBody {
   leaseToken?: string;
 }
 
-const children = new Set<ChildProcess>();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Starts `node dist/src/main.js` on `dbPath` and resolves once GET /health answers 200. */
+/** Starts the built server on `dbPath` and resolves once GET /health answers 200. */
 async function startServer(label: string, dbPath: string): Promise<RunningServer> {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of CONFIG_VARIABLES) delete env[name];
-  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}`, NO_COLOR: '1' });
-
-  const child = spawn(process.execPath, [MAIN], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  const server: RunningServer = {
-    child,
-    baseUrl: `http://127.0.0.1:${port}`,
-    output: () => `--- ${label}: stderr ---\n${stderr}\n--- ${label}: stdout (tail) ---\n${stdout.slice(-1_500)}`,
-    exited,
-  };
-
-  const deadline = Date.now() + 15_000;
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void exited.then((value) => (exit = value));
-  while (Date.now() < deadline) {
-    if (exit) throw new Error(`server exited during start-up (${JSON.stringify(exit)})\n${server.output()}`);
-    try {
-      const response = await fetch(`${server.baseUrl}/health`, { signal: AbortSignal.timeout(1_000) });
-      if (response.status === 200) return server;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`server did not answer GET /health with 200 within 15 s\n${server.output()}`);
+  const env = serverEnv({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}` });
+  const server = { process: spawnServer(env, { label }), baseUrl: `http://127.0.0.1:${port}` };
+  await waitForHealth(server.process, server.baseUrl);
+  return server;
 }
 
 /** Runs `assertions`, adding the servers' output to the failure message if they fail. */
@@ -116,7 +57,7 @@ async function withServerOutput(servers: RunningServer[], assertions: () => Prom
   try {
     await assertions();
   } catch (error) {
-    if (error instanceof Error) error.message += `\n\n${servers.map((s) => s.output()).join('\n')}`;
+    if (error instanceof Error) error.message += `\n\n${servers.map((s) => s.process.output()).join('\n')}`;
     throw error;
   }
 }
@@ -167,7 +108,7 @@ async function createUntilKilled(server: RunningServer): Promise<{
   sent: number[];
   inFlightAtKill: number;
   unexpected: string[];
-  exit: { code: number | null; signal: NodeJS.Signals | null };
+  exit: Exit;
 }> {
   const acknowledged: Acknowledged[] = [];
   const sent = new Array<number>(LOOPS).fill(0);
@@ -181,7 +122,7 @@ async function createUntilKilled(server: RunningServer): Promise<{
     if (killed) return;
     killed = true;
     inFlightAtKill = inFlight;
-    server.child.kill('SIGKILL');
+    server.process.child.kill('SIGKILL');
   };
   // Backstop in case the server is slower than expected: kill after a fixed time anyway.
   const timer = setTimeout(kill, KILL_AFTER_MS);
@@ -218,7 +159,7 @@ async function createUntilKilled(server: RunningServer): Promise<{
   await Promise.all(Array.from({ length: LOOPS }, (_, index) => loop(index)));
   clearTimeout(timer);
   kill();
-  return { acknowledged, sent, inFlightAtKill, unexpected, exit: await server.exited };
+  return { acknowledged, sent, inFlightAtKill, unexpected, exit: await server.process.exited };
 }
 
 describe('kill -9 of the built server while jobs are being created (SQLite file)', () => {
@@ -232,7 +173,7 @@ describe('kill -9 of the built server while jobs are being created (SQLite file)
   let walLeftByCrash: boolean;
 
   beforeAll(async () => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx nest build\` first (npm test does)`);
+    assertServerBuilt();
     dir = mkdtempSync(join(tmpdir(), 'orchestrator-durability-'));
     dbPath = join(dir, 'jobs.db');
 
@@ -261,12 +202,7 @@ describe('kill -9 of the built server while jobs are being created (SQLite file)
   }, 60_000);
 
   afterAll(async () => {
-    for (const child of [...children]) {
-      child.kill('SIGKILL');
-      await new Promise((resolve) =>
-        child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve),
-      );
-    }
+    await killAll();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -328,7 +328,15 @@ describe('jobs API (SPEC §4)', () => {
       const json = await t.http.get('/docs-json');
       expect(json.status).toBe(200);
       expect(Object.keys(json.body.paths).sort()).toEqual(
-        ['/health', '/jobs', '/jobs/claim', '/jobs/{id}', '/jobs/{id}/status'].sort(),
+        [
+          '/health',
+          '/jobs',
+          '/jobs/claim',
+          '/jobs/{id}',
+          '/jobs/{id}/cancel',
+          '/jobs/{id}/heartbeat',
+          '/jobs/{id}/status',
+        ].sort(),
       );
       expect(json.body.paths['/jobs/claim'].post.responses).toHaveProperty('204');
       expect(json.body.components.schemas.LeasedJobResponseDto.properties).toHaveProperty('leaseToken');

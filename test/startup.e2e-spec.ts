@@ -1,10 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import {
+  assertServerBuilt,
+  exitWithin,
+  freePort,
+  killAll,
+  serverEnv,
+  spawnServer,
+  waitForHealth,
+  type Exit,
+} from './utils/server-process.js';
 
 /**
  * SPEC §1: every variable is validated at start-up, and a bad value stops the server with a clear
@@ -12,106 +19,12 @@ import Database from 'better-sqlite3';
  * does, so they cover main.ts's handling of the error too, not only loadConfig.
  */
 
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(PROJECT_ROOT, 'dist', 'src', 'main.js');
-const CONFIG_VARIABLES = [
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'DATABASE_POOL_SIZE',
-  'LEASE_MS',
-  'REAPER_INTERVAL_MS',
-  'MAX_ATTEMPTS',
-  'BACKOFF_BASE_MS',
-  'BACKOFF_MAX_MS',
-  'MAX_PAYLOAD_BYTES',
-  'SQLITE_SYNCHRONOUS',
-];
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  exited: Promise<Exit>;
-  stdout(): string;
-  stderr(): string;
-}
-
-const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'orchestrator-startup-'));
   tempDirs.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Spawns the built server with only `variables` set among the configuration variables. */
-function spawnServer(variables: Record<string, string>, cwd: string): ServerProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  for (const name of CONFIG_VARIABLES) delete env[name];
-  Object.assign(env, variables);
-  const child = spawn(process.execPath, [MAIN], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exit>((resolve) =>
-    // 'close' rather than 'exit': by then both output streams have been read to the end.
-    child.once('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
-
-/** Resolves with the exit, or kills the process and rejects if it is still running after `ms`. */
-async function exitWithin(server: ServerProcess, ms: number): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      server.child.kill('SIGKILL');
-      reject(new Error(`still running after ${ms} ms\nstdout:\n${server.stdout()}\nstderr:\n${server.stderr()}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([server.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function waitForHealth(server: ServerProcess, baseUrl: string): Promise<void> {
-  let exit: Exit | undefined;
-  void server.exited.then((value) => (exit = value));
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (exit) throw new Error(`exited during start-up ${JSON.stringify(exit)}\nstderr:\n${server.stderr()}`);
-    try {
-      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(1_000) });
-      if (response.status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`GET /health did not answer 200 within 15 s\nstderr:\n${server.stderr()}`);
 }
 
 /** Runs `work` on each item, at most `width` at a time, and returns the outcomes in order. */
@@ -125,16 +38,11 @@ function inLanes<I, T>(items: I[], width: number, work: (item: I) => Promise<T>)
 }
 
 beforeAll(() => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx nest build\` first (npm test does)`);
+  assertServerBuilt();
 });
 
 afterAll(async () => {
-  for (const child of [...children]) {
-    child.kill('SIGKILL');
-    await new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve),
-    );
-  }
+  await killAll();
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -168,7 +76,7 @@ describe('start-up refuses a bad configuration', () => {
     const cwd = tempDir();
     // Everything else is valid, so a wrongly accepted value would start a server on this port.
     const valid = { PORT: String(await freePort()), DATABASE_URL: `sqlite:${join(cwd, 'jobs.db')}` };
-    const server = spawnServer({ ...valid, ...variables }, cwd);
+    const server = spawnServer(serverEnv({ ...valid, ...variables }), { cwd });
     const exit = await exitWithin(server, 30_000);
     return { exit, stdout: server.stdout(), stderr: server.stderr(), filesLeft: readdirSync(cwd) };
   }
@@ -236,7 +144,9 @@ describe('start-up with a valid configuration', () => {
     const dbPath = join(dir, 'nested', 'dir', 'jobs.db');
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
-    const server = spawnServer({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}` }, dir);
+    const server = spawnServer(serverEnv({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}` }), {
+      cwd: dir,
+    });
 
     await waitForHealth(server, baseUrl);
     const health = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5_000) });

@@ -238,3 +238,34 @@ export async function cancelJob(tx: Tx, id: number, now: Date): Promise<Job | nu
   );
   return cancelled ?? null;
 }
+
+/** Moves a running lease's expiry; fenced by the token, so only the lease holder can extend it. */
+export async function extendLease(
+  tx: Tx,
+  id: number,
+  leaseToken: string,
+  leaseExpiresAt: Date,
+  now: Date,
+): Promise<Job | null> {
+  const [extended] = await jobs(
+    tx,
+    `UPDATE jobs SET lease_expires_at = ?, heartbeat_at = ?, updated_at = ?
+     WHERE id = ? AND status = 'running' AND lease_token = ?
+     RETURNING *`,
+    [iso(leaseExpiresAt), iso(now), iso(now), id, leaseToken],
+  );
+  return extended ?? null;
+}
+
+/**
+ * Running jobs whose lease ran out by `now` (expiry <= now), oldest expiry first. Served by the
+ * partial index on running jobs' expiry: finished jobs are never scanned.
+ */
+export async function findExpiredLeases(tx: Tx, now: Date, limit: number): Promise<Job[]> {
+  return jobs(
+    tx,
+    `SELECT * FROM jobs WHERE status = 'running' AND lease_expires_at <= ?
+     ORDER BY lease_expires_at LIMIT ?`,
+    [iso(now), limit],
+  );
+}

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, Patch, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -23,6 +23,7 @@ import {
   presentJob,
   presentLeasedJob,
 } from './dto/job.response.dto.js';
+import { EmptyBodyDto, HeartbeatDto, HeartbeatResponseDto } from './dto/heartbeat.dto.js';
 import { ListJobsQueryDto } from './dto/list-jobs.query.dto.js';
 import { JobsService } from './jobs.service.js';
 
@@ -100,5 +101,37 @@ export class JobsController {
   ): Promise<JobResponseDto | LeasedJobResponseDto> {
     const job = await this.jobs.changeStatus(id, body);
     return body.status === 'running' ? presentLeasedJob(job) : presentJob(job);
+  }
+
+  @Post(':id/heartbeat')
+  @HttpCode(200)
+  @ApiJobIdParam()
+  @ApiOperation({
+    summary: 'Extend the lease on a running job',
+    description:
+      'Send it well within the lease (e.g. every third of leaseMs). A 409 means the lease is lost: the job was ' +
+      're-claimed after the lease expired, finished, or cancelled. The worker must stop working on it.',
+  })
+  @ApiOkResponse({ type: HeartbeatResponseDto })
+  @ApiBadRequestResponse({ description: 'Invalid body or id.' })
+  @ApiNotFoundResponse({ description: 'No such job.' })
+  @ApiConflictResponse({ description: 'The lease is lost; stop working on the job.' })
+  async heartbeat(@JobIdParam() id: number, @Body() body: HeartbeatDto): Promise<HeartbeatResponseDto> {
+    const leaseExpiresAt = await this.jobs.heartbeat(id, body);
+    return { leaseExpiresAt: leaseExpiresAt.toISOString() };
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiJobIdParam()
+  @ApiOperation({
+    summary: 'Cancel a queued or running job',
+    description: "A running job's lease is revoked: its worker's next heartbeat or completion gets 409.",
+  })
+  @ApiOkResponse({ type: JobResponseDto })
+  @ApiNotFoundResponse({ description: 'No such job.' })
+  @ApiConflictResponse({ description: 'The job is already terminal.' })
+  async cancel(@JobIdParam() id: number, @Body() _body: EmptyBodyDto): Promise<JobResponseDto> {
+    return presentJob(await this.jobs.cancel(id));
   }
 }

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { JobsController } from './jobs.controller.js';
 import { JobsService } from './jobs.service.js';
+import { ReaperService } from './reaper.service.js';
 
 @Module({
   controllers: [JobsController],
-  providers: [JobsService],
-  exports: [JobsService],
+  providers: [JobsService, ReaperService],
+  exports: [JobsService, ReaperService],
 })
 export class JobsModule {}

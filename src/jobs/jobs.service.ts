@@ -6,6 +6,7 @@ import { Transactor, type Tx } from '../database/transactions.js';
 import type { ChangeStatusDto } from './dto/change-status.dto.js';
 import type { ClaimJobDto } from './dto/claim-job.dto.js';
 import type { CreateJobDto } from './dto/create-job.dto.js';
+import type { HeartbeatDto } from './dto/heartbeat.dto.js';
 import type { ListJobsQueryDto } from './dto/list-jobs.query.dto.js';
 import type { Job } from './job.entity.js';
 import {
@@ -20,6 +21,7 @@ import {
   cancelJob,
   claimDueJobs,
   claimJob,
+  extendLease,
   findJob,
   findJobByIdempotencyKey,
   finishAttempt,
@@ -165,6 +167,37 @@ export class JobsService {
     throw new InvalidTransitionError(id, current.status, requested);
   }
 
+  private async leaseLostAfterRace(tx: Tx, id: number, leaseToken: string): Promise<never> {
+    const current = await findJob(tx, id);
+    if (!current) throw new JobNotFoundError(id);
+    assertLeaseHolder(current, leaseToken);
+    throw new LeaseLostError(id, 'the lease changed while it was being extended');
+  }
+
+  /** Cancels a queued or running job; a running job's lease is revoked with it. */
+  cancel(id: number): Promise<Job> {
+    return this.changeStatus(id, { status: 'cancelled' });
+  }
+
+  /**
+   * Extends the caller's lease and returns the new expiry: now + leaseMs, and always strictly
+   * later than the current expiry (a heartbeat never shortens a lease). 409 once the lease is
+   * lost (re-claimed, finished, cancelled, or expired and re-queued): the worker must stop.
+   */
+  async heartbeat(id: number, { leaseToken, leaseMs }: HeartbeatDto): Promise<Date> {
+    return this.transactor.run(async (tx) => {
+      const job = await findJob(tx, id);
+      if (!job) throw new JobNotFoundError(id);
+      assertLeaseHolder(job, leaseToken);
+      const now = this.clock.now();
+      const requested = now.getTime() + (leaseMs ?? this.config.leaseMs);
+      const current = (job.leaseExpiresAt as Date).getTime();
+      const extended = await extendLease(tx, id, leaseToken, new Date(Math.max(requested, current + 1)), now);
+      if (!extended) return this.leaseLostAfterRace(tx, id, leaseToken);
+      return extended.leaseExpiresAt as Date;
+    });
+  }
+
   async checkHealth(): Promise<void> {
     await this.transactor.run((tx) => tx.rows('SELECT 1 AS ok'));
   }
@@ -229,11 +262,14 @@ function assertFieldsFitStatus(change: ChangeStatusDto): void {
   }
 }
 
-function assertLeaseHolder(job: Job, leaseToken: string): void {
-  if (job.leaseToken === null) throw new LeaseLostError(job.id, `the job is ${job.status} and holds no lease`);
-  if (job.leaseToken !== leaseToken) {
-    throw new LeaseLostError(job.id, 'the token is not the current lease of this job (it expired or was replaced)');
+/** Throws unless `leaseToken` is the job's current lease; the message tells the worker why. */
+export function assertLeaseHolder(job: Job, leaseToken: string): void {
+  if (job.leaseToken === leaseToken) return;
+  if (job.status === 'running') throw new LeaseLostError(job.id, 'the job was claimed again under a newer lease');
+  if (job.status === 'queued') {
+    throw new LeaseLostError(job.id, 'the job is queued and holds no lease (an expired lease re-queued it)');
   }
+  throw new LeaseLostError(job.id, `the job is ${job.status}`);
 }
 
 const CURSOR_PREFIX = 'id:';

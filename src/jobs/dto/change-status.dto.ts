@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Allow, IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
-import { LIMITS } from '../../config/config.js';
+import { Allow, IsBoolean, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { LeaseMsField } from './lease-ms.decorator.js';
 import { JOB_STATUSES, type JobStatus } from '../job-state.js';
 
 export class ChangeStatusDto {
@@ -44,15 +44,6 @@ export class ChangeStatusDto {
   @Length(1, 200)
   workerId?: string;
 
-  @ApiPropertyOptional({
-    description: 'With `running`: lease length (default LEASE_MS).',
-    example: 30000,
-    minimum: LIMITS.leaseMs.min,
-    maximum: LIMITS.leaseMs.max,
-  })
-  @IsOptional()
-  @IsInt()
-  @Min(LIMITS.leaseMs.min)
-  @Max(LIMITS.leaseMs.max)
+  @LeaseMsField('With `running`: lease length (default LEASE_MS).')
   leaseMs?: number;
 }

@@ -1,17 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsInt,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  Max,
-  Min,
-} from 'class-validator';
-import { LIMITS } from '../../config/config.js';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { LeaseMsField } from './lease-ms.decorator.js';
 import { QUEUE_PATTERN } from './create-job.dto.js';
 
 export class ClaimJobDto {
@@ -34,15 +23,6 @@ export class ClaimJobDto {
   @Matches(QUEUE_PATTERN, { each: true, message: 'each queue must match [A-Za-z0-9_.:-]{1,64}' })
   queues?: string[];
 
-  @ApiPropertyOptional({
-    description: 'Lease length (default LEASE_MS).',
-    example: 30000,
-    minimum: LIMITS.leaseMs.min,
-    maximum: LIMITS.leaseMs.max,
-  })
-  @IsOptional()
-  @IsInt()
-  @Min(LIMITS.leaseMs.min)
-  @Max(LIMITS.leaseMs.max)
+  @LeaseMsField('Lease length (default LEASE_MS).')
   leaseMs?: number;
 }
