@@ -331,7 +331,10 @@ describe('jobs API (SPEC §4)', () => {
         [
           '/health',
           '/jobs',
+          '/jobs/batch',
           '/jobs/claim',
+          '/jobs/claim/batch',
+          '/jobs/status/batch',
           '/jobs/{id}',
           '/jobs/{id}/cancel',
           '/jobs/{id}/heartbeat',

@@ -114,7 +114,7 @@ describe('leases', () => {
       expect(res.status).toBe(409);
       expect(res.body).toEqual({
         statusCode: 409,
-        message: `Lease on job ${claim.id} is lost: the job was claimed again under a newer lease`,
+        message: `Lease on job ${claim.id} is lost: the token is not the current lease (the job was claimed again, or the token is wrong)`,
         error: 'Conflict',
       });
       expect(await job(claim.id)).toEqual(before);
@@ -212,7 +212,7 @@ describe('leases', () => {
       const zombieDone = await complete(a.id, a.leaseToken, { result: 'from A' });
       expect(zombieDone.status).toBe(409);
       expect(zombieDone.body.message).toBe(
-        `Lease on job ${a.id} is lost: the job was claimed again under a newer lease`,
+        `Lease on job ${a.id} is lost: the token is not the current lease (the job was claimed again, or the token is wrong)`,
       );
       const zombieFail = await t.http
         .patch(`/jobs/${a.id}/status`)

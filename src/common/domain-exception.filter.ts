@@ -12,6 +12,11 @@ const STATUS_BY_CODE: Record<string, HttpStatus> = {
   INVALID_REQUEST: HttpStatus.BAD_REQUEST,
 };
 
+/** The HTTP status a domain error answers with (also used for the items of batch responses). */
+export function httpStatusOf(error: DomainError): HttpStatus {
+  return STATUS_BY_CODE[error.code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+}
+
 const REASON: Partial<Record<HttpStatus, string>> = {
   [HttpStatus.BAD_REQUEST]: 'Bad Request',
   [HttpStatus.NOT_FOUND]: 'Not Found',
@@ -31,7 +36,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     if (exception instanceof DomainError) {
-      const status = STATUS_BY_CODE[exception.code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+      const status = httpStatusOf(exception);
       response.status(status).json({ statusCode: status, message: exception.message, error: REASON[status] });
       return;
     }

@@ -13,6 +13,15 @@ import {
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ApiJobIdParam, JobIdParam } from '../common/job-id.param.js';
+import { httpStatusOf } from '../common/domain-exception.filter.js';
+import {
+  ClaimJobsBatchDto,
+  CreateJobsBatchDto,
+  JobsBatchResponseDto,
+  LeasedJobsBatchResponseDto,
+  StatusUpdatesBatchDto,
+  StatusUpdatesBatchResponseDto,
+} from './dto/batch.dto.js';
 import { ChangeStatusDto } from './dto/change-status.dto.js';
 import { ClaimJobDto } from './dto/claim-job.dto.js';
 import { CreateJobDto } from './dto/create-job.dto.js';
@@ -50,6 +59,51 @@ export class JobsController {
       .status(created ? 201 : 200)
       .location(`/jobs/${job.id}`)
       .json(presentJob(job));
+  }
+
+  @Post('batch')
+  @ApiOperation({
+    summary: 'Queue up to 1000 jobs at once, all or nothing',
+    description: 'One transaction: if any item is refused (e.g. an idempotency conflict), none is created.',
+  })
+  @ApiCreatedResponse({ type: JobsBatchResponseDto, description: 'The jobs, in the order sent.' })
+  @ApiBadRequestResponse({ description: 'Invalid body or item (the message names the item: jobs.3.name ...).' })
+  @ApiConflictResponse({ description: 'An item reused an idempotency key with different parameters.' })
+  @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_PAYLOAD_BYTES.' })
+  async createBatch(@Body() body: CreateJobsBatchDto): Promise<JobsBatchResponseDto> {
+    return { jobs: (await this.jobs.createBatch(body.jobs)).map(presentJob) };
+  }
+
+  @Post('claim/batch')
+  @ApiOperation({ summary: 'Claim up to `limit` due jobs at once, each with its own lease' })
+  @ApiOkResponse({ type: LeasedJobsBatchResponseDto, description: 'The claimed jobs in claim order.' })
+  @ApiNoContentResponse({ description: 'Nothing is claimable; empty body.' })
+  @ApiBadRequestResponse({ description: 'Invalid body.' })
+  async claimBatch(@Body() body: ClaimJobsBatchDto, @Res() res: Response): Promise<void> {
+    const { limit, ...request } = body;
+    const jobs = await this.jobs.claimMany(request, limit);
+    if (jobs.length > 0) res.status(200).json({ jobs: jobs.map(presentLeasedJob) });
+    else res.status(204).end();
+  }
+
+  @Patch('status/batch')
+  @ApiOperation({
+    summary: 'Report up to 100 outcomes at once',
+    description:
+      'Each item is applied as PATCH /jobs/:id/status would be, on its own, and its outcome reported with the ' +
+      'status code that request would have had.',
+  })
+  @ApiOkResponse({ type: StatusUpdatesBatchResponseDto })
+  @ApiBadRequestResponse({ description: 'Malformed batch.' })
+  async changeStatusBatch(@Body() body: StatusUpdatesBatchDto): Promise<StatusUpdatesBatchResponseDto> {
+    const outcomes = await this.jobs.changeStatusBatch(body.updates);
+    return {
+      results: outcomes.map((outcome) =>
+        'job' in outcome
+          ? { id: outcome.id, statusCode: 200, job: presentJob(outcome.job) }
+          : { id: outcome.id, statusCode: httpStatusOf(outcome.error), message: outcome.error.message },
+      ),
+    };
   }
 
   @Get()

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { Clock } from '../common/clock.js';
 import { Transactor, type Tx } from '../database/transactions.js';
+import type { StatusUpdateDto } from './dto/batch.dto.js';
 import type { ChangeStatusDto } from './dto/change-status.dto.js';
 import type { ClaimJobDto } from './dto/claim-job.dto.js';
 import type { CreateJobDto } from './dto/create-job.dto.js';
@@ -10,6 +11,7 @@ import type { HeartbeatDto } from './dto/heartbeat.dto.js';
 import type { ListJobsQueryDto } from './dto/list-jobs.query.dto.js';
 import type { Job } from './job.entity.js';
 import {
+  DomainError,
   IdempotencyConflictError,
   InvalidRequestError,
   InvalidTransitionError,
@@ -32,6 +34,8 @@ import {
 } from './job.queries.js';
 import { assertTransition, type JobStatus } from './job-state.js';
 import { retryDelayMs } from './retry-policy.js';
+
+export type StatusUpdateOutcome = { id: number; job: Job } | { id: number; error: DomainError };
 
 export interface JobPage {
   items: Job[];
@@ -66,6 +70,45 @@ export class JobsService {
     const existing = await findJobByIdempotencyKey(tx, key);
     if (!existing || existing.requestHash !== newJob.requestHash) throw new IdempotencyConflictError(key);
     return { job: existing, created: false };
+  }
+
+  /**
+   * Creates all the jobs in one transaction, in order, or none: any failing item (an idempotency
+   * conflict included) rolls the whole batch back. An item whose key was used before with the
+   * same parameters stands for the existing job.
+   */
+  async createBatch(inputs: CreateJobDto[]): Promise<Job[]> {
+    const now = this.clock.now();
+    const newJobs = inputs.map((input, index) => {
+      try {
+        return this.toNewJob(input, undefined, now);
+      } catch (error) {
+        if (error instanceof InvalidRequestError) throw new InvalidRequestError(`jobs.${index}: ${error.message}`);
+        throw error;
+      }
+    });
+    return this.transactor.run(async (tx) => {
+      const created: Job[] = [];
+      for (const newJob of newJobs) created.push((await this.insertOrFindExisting(tx, newJob, now)).job);
+      return created;
+    });
+  }
+
+  /**
+   * Applies each update as PATCH /jobs/:id/status would, each in its own unit of work, and
+   * reports every outcome: one item's conflict does not undo another's success.
+   */
+  async changeStatusBatch(updates: StatusUpdateDto[]): Promise<StatusUpdateOutcome[]> {
+    const outcomes: StatusUpdateOutcome[] = [];
+    for (const { id, ...change } of updates) {
+      try {
+        outcomes.push({ id, job: await this.changeStatus(id, change) });
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        outcomes.push({ id, error });
+      }
+    }
+    return outcomes;
   }
 
   async get(id: number): Promise<Job> {
@@ -265,7 +308,12 @@ function assertFieldsFitStatus(change: ChangeStatusDto): void {
 /** Throws unless `leaseToken` is the job's current lease; the message tells the worker why. */
 export function assertLeaseHolder(job: Job, leaseToken: string): void {
   if (job.leaseToken === leaseToken) return;
-  if (job.status === 'running') throw new LeaseLostError(job.id, 'the job was claimed again under a newer lease');
+  if (job.status === 'running') {
+    throw new LeaseLostError(
+      job.id,
+      'the token is not the current lease (the job was claimed again, or the token is wrong)',
+    );
+  }
   if (job.status === 'queued') {
     throw new LeaseLostError(job.id, 'the job is queued and holds no lease (an expired lease re-queued it)');
   }
