@@ -31,8 +31,16 @@ describe('no lost acknowledged write', () => {
       expect((await call(t.baseUrl, 'PATCH', `/jobs/${id}/status`, { status: 'cancelled' })).status).toBe(200);
     }
 
-    const work: Promise<unknown>[] = [];
     const acknowledged: JobJson[] = [];
+    // Enough committed, claimable jobs before the mix starts that every claim finds one even on
+    // PostgreSQL, where claims run alongside the creates instead of after them.
+    for (let i = 0; i < CLAIMS + 50; i++) {
+      const res = await call<JobJson>(t.baseUrl, 'POST', '/jobs', { name: `ready-${i}`, payload: { i } });
+      expect(res.status).toBe(201);
+      acknowledged.push(res.body);
+    }
+
+    const work: Promise<unknown>[] = [];
     const claimedIds: number[] = [];
     let rolledBack = 0;
     let conflicts = 0;
@@ -93,14 +101,14 @@ describe('no lost acknowledged write', () => {
 
     expect(rolledBack).toBe(ROLLBACKS);
     expect(conflicts).toBe(ROLLBACKS);
-    expect(acknowledged).toHaveLength(CREATES);
+    expect(acknowledged).toHaveLength(CLAIMS + 50 + CREATES);
     expect(claimedIds).toHaveLength(CLAIMS);
     expect(new Set(claimedIds).size).toBe(CLAIMS);
 
     const stored = await listAllJobs(t.baseUrl);
     const byId = new Map(stored.map((job) => [job.id, job]));
     // Exactly the acknowledged jobs exist: none lost, none of the rolled-back ones present.
-    expect(stored).toHaveLength(seedIds.length + CREATES);
+    expect(stored).toHaveLength(seedIds.length + acknowledged.length);
     expect(stored.filter((job) => job.name.startsWith('doomed-'))).toEqual([]);
     const claimed = new Set(claimedIds);
     for (const job of acknowledged) {

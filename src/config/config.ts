@@ -7,7 +7,7 @@ export type SqliteSynchronous = 'NORMAL' | 'FULL';
 
 export type DatabaseConfig =
   | { kind: 'sqlite'; path: string; synchronous: SqliteSynchronous }
-  | { kind: 'postgres'; url: string; poolSize: number };
+  | { kind: 'postgres'; url: string; poolSize: number; schema: string };
 
 export interface AppConfig {
   port: number;
@@ -71,7 +71,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     problems.push(`SQLITE_SYNCHRONOUS must be NORMAL or FULL, got "${env.SQLITE_SYNCHRONOUS}"`);
   }
   const poolSize = int('DATABASE_POOL_SIZE', 10, 1, 1000);
-  const database = parseDatabaseUrl(env.DATABASE_URL, synchronous, poolSize, problems);
+  const schema = env.DATABASE_SCHEMA?.trim() || 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    problems.push(`DATABASE_SCHEMA must be a lower-case PostgreSQL identifier, got "${env.DATABASE_SCHEMA}"`);
+  }
+  const database = parseDatabaseUrl(env.DATABASE_URL, { synchronous, poolSize, schema }, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -91,8 +95,7 @@ const DEFAULT_DATABASE_URL = 'sqlite:./data/orchestrator.db';
 
 function parseDatabaseUrl(
   raw: string | undefined,
-  synchronous: SqliteSynchronous,
-  poolSize: number,
+  { synchronous, poolSize, schema }: { synchronous: SqliteSynchronous; poolSize: number; schema: string },
   problems: string[],
 ): DatabaseConfig {
   const url = raw === undefined || raw.trim() === '' ? DEFAULT_DATABASE_URL : raw.trim();
@@ -109,7 +112,7 @@ function parseDatabaseUrl(
     } catch {
       problems.push(`DATABASE_URL is not a valid PostgreSQL URL: "${url}"`);
     }
-    return { kind: 'postgres', url, poolSize };
+    return { kind: 'postgres', url, poolSize, schema };
   }
   problems.push(
     `DATABASE_URL must be sqlite:<path>, sqlite::memory: or postgres://user:pass@host:port/db, got "${url}"`,

@@ -16,22 +16,22 @@ type Row = Record<string, unknown>;
 export function toJob(row: Row, dialect: Dialect): Job {
   const job = new Job();
   job.id = Number(row.id);
-  job.name = String(row.name);
+  job.name = dialect.decodeText(row.name) as string;
   job.queue = String(row.queue);
   job.status = row.status as JobStatus;
   job.priority = Number(row.priority);
   job.payload = dialect.decodeJson(row.payload);
   job.result = dialect.decodeJson(row.result);
-  job.error = (row.error as string | null) ?? null;
+  job.error = dialect.decodeText(row.error);
   job.attempts = Number(row.attempts);
   job.maxAttempts = Number(row.max_attempts);
   job.runAt = dialect.decodeTimestamp(row.run_at) as Date;
   job.lockedAt = dialect.decodeTimestamp(row.locked_at);
-  job.lockedBy = (row.locked_by as string | null) ?? null;
+  job.lockedBy = dialect.decodeText(row.locked_by);
   job.leaseToken = (row.lease_token as string | null) ?? null;
   job.leaseExpiresAt = dialect.decodeTimestamp(row.lease_expires_at);
   job.heartbeatAt = dialect.decodeTimestamp(row.heartbeat_at);
-  job.idempotencyKey = (row.idempotency_key as string | null) ?? null;
+  job.idempotencyKey = dialect.decodeText(row.idempotency_key);
   job.requestHash = (row.request_hash as string | null) ?? null;
   job.createdAt = dialect.decodeTimestamp(row.created_at) as Date;
   job.updatedAt = dialect.decodeTimestamp(row.updated_at) as Date;
@@ -69,13 +69,13 @@ export async function insertJob(tx: Tx, job: NewJob, now: Date): Promise<Job | n
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING *`,
     [
-      job.name,
+      tx.dialect.encodeText(job.name),
       job.queue,
       job.priority,
       tx.dialect.encodeJson(job.payload),
       job.maxAttempts,
       iso(job.runAt),
-      job.idempotencyKey,
+      tx.dialect.encodeText(job.idempotencyKey),
       job.requestHash,
       iso(now),
       iso(now),
@@ -90,7 +90,7 @@ export async function findJob(tx: Tx, id: number): Promise<Job | null> {
 }
 
 export async function findJobByIdempotencyKey(tx: Tx, key: string): Promise<Job | null> {
-  const [job] = await jobs(tx, `SELECT * FROM jobs WHERE idempotency_key = ?`, [key]);
+  const [job] = await jobs(tx, `SELECT * FROM jobs WHERE idempotency_key = ?`, [tx.dialect.encodeText(key)]);
   return job ?? null;
 }
 
@@ -109,7 +109,7 @@ export async function listJobs(tx: Tx, filter: JobFilter): Promise<Job[]> {
   for (const [column, value] of [
     ['status', filter.status],
     ['queue', filter.queue],
-    ['name', filter.name],
+    ['name', filter.name === undefined ? undefined : tx.dialect.encodeText(filter.name)],
   ] as const) {
     if (value === undefined) continue;
     conditions.push(`${column} = ?`);
@@ -129,9 +129,9 @@ const CLAIM_SET = (dialect: Dialect) => `
   status = 'running', attempts = attempts + 1, locked_at = ?, locked_by = ?,
   lease_token = ${dialect.newLeaseTokenSql}, lease_expires_at = ?, heartbeat_at = NULL, updated_at = ?`;
 
-const claimParams = ({ workerId, leaseMs, now }: LeaseRequest) => [
+const claimParams = (dialect: Dialect, { workerId, leaseMs, now }: LeaseRequest) => [
   iso(now),
-  workerId,
+  dialect.encodeText(workerId),
   iso(new Date(now.getTime() + leaseMs)),
   iso(now),
 ];
@@ -155,17 +155,18 @@ export async function claimDueJobs(
   limit: number,
 ): Promise<Job[]> {
   const queueFilter = queues?.length ? `AND queue IN (${queues.map(() => '?').join(', ')})` : '';
-  const claimed = await jobs(
-    tx,
-    `UPDATE jobs SET ${CLAIM_SET(tx.dialect)}
-     WHERE id IN (SELECT id FROM jobs
-                  WHERE status = 'queued' AND run_at <= ? ${queueFilter}
-                  ORDER BY priority DESC, run_at, id
-                  LIMIT ? ${tx.dialect.skipLockedSql})
-       AND status = 'queued'
-     RETURNING *`,
-    [...claimParams(lease), iso(lease.now), ...(queues ?? []), limit],
+  const statement = tx.dialect.updateCandidates(
+    { text: CLAIM_SET(tx.dialect), params: claimParams(tx.dialect, lease) },
+    {
+      text: `SELECT id FROM jobs
+             WHERE status = 'queued' AND run_at <= ? ${queueFilter}
+             ORDER BY priority DESC, run_at, id
+             LIMIT ? ${tx.dialect.skipLockedSql}`,
+      params: [iso(lease.now), ...(queues ?? []), limit],
+    },
+    `status = 'queued'`,
   );
+  const claimed = await jobs(tx, statement.text, statement.params);
   return claimed.sort(compareClaimOrder);
 }
 
@@ -174,7 +175,7 @@ export async function claimJob(tx: Tx, id: number, lease: LeaseRequest): Promise
   const [claimed] = await jobs(
     tx,
     `UPDATE jobs SET ${CLAIM_SET(tx.dialect)} WHERE id = ? AND status = 'queued' AND run_at <= ? RETURNING *`,
-    [...claimParams(lease), id, iso(lease.now)],
+    [...claimParams(tx.dialect, lease), id, iso(lease.now)],
   );
   return claimed ?? null;
 }
@@ -214,7 +215,7 @@ export async function finishAttempt(
     [
       outcome.status,
       outcome.result === undefined ? null : tx.dialect.encodeJson(outcome.result),
-      ...(setError ? [outcome.error] : []),
+      ...(setError ? [tx.dialect.encodeText(outcome.error ?? null)] : []),
       outcome.runAt ? iso(outcome.runAt) : null,
       terminal ? iso(outcome.now) : null,
       iso(outcome.now),
@@ -265,7 +266,17 @@ export async function findExpiredLeases(tx: Tx, now: Date, limit: number): Promi
   return jobs(
     tx,
     `SELECT * FROM jobs WHERE status = 'running' AND lease_expires_at <= ?
-     ORDER BY lease_expires_at LIMIT ?`,
+     ORDER BY lease_expires_at LIMIT ? ${tx.dialect.skipLockedSql}`,
     [iso(now), limit],
   );
+}
+
+/** When the next queued job that is not yet due comes due (null if none), for waiting claims. */
+export async function findNextRunAt(tx: Tx, now: Date, queues: readonly string[] | undefined): Promise<Date | null> {
+  const queueFilter = queues?.length ? `AND queue IN (${queues.map(() => '?').join(', ')})` : '';
+  const [row] = await tx.rows<{ next: unknown }>(
+    `SELECT MIN(run_at) AS next FROM jobs WHERE status = 'queued' AND run_at > ? ${queueFilter}`,
+    [iso(now), ...(queues ?? [])],
+  );
+  return tx.dialect.decodeTimestamp(row?.next);
 }

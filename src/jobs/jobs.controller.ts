@@ -81,7 +81,7 @@ export class JobsController {
   @ApiBadRequestResponse({ description: 'Invalid body.' })
   async claimBatch(@Body() body: ClaimJobsBatchDto, @Res() res: Response): Promise<void> {
     const { limit, ...request } = body;
-    const jobs = await this.jobs.claimMany(request, limit);
+    const jobs = await this.jobs.claimMany(request, limit, abortOnClose(res));
     if (jobs.length > 0) res.status(200).json({ jobs: jobs.map(presentLeasedJob) });
     else res.status(204).end();
   }
@@ -121,7 +121,7 @@ export class JobsController {
   @ApiNoContentResponse({ description: 'Nothing is claimable; empty body.' })
   @ApiBadRequestResponse({ description: 'Invalid body.' })
   async claim(@Body() body: ClaimJobDto, @Res() res: Response): Promise<void> {
-    const job = await this.jobs.claimNext(body);
+    const job = await this.jobs.claimNext(body, abortOnClose(res));
     if (job) res.status(200).json(presentLeasedJob(job));
     else res.status(204).end();
   }
@@ -188,4 +188,13 @@ export class JobsController {
   async cancel(@JobIdParam() id: number, @Body() _body: EmptyBodyDto): Promise<JobResponseDto> {
     return presentJob(await this.jobs.cancel(id));
   }
+}
+
+/** Aborts when the client goes away before the response is sent: a waiting claim then stops. */
+function abortOnClose(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }

@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { Clock } from '../common/clock.js';
+import { ReadySignal } from '../database/ready-signal.js';
 import { Transactor, type Tx } from '../database/transactions.js';
+import { announceReady } from './announce-ready.js';
+import { ClaimWaiters } from './claim-waiters.js';
 import type { StatusUpdateDto } from './dto/batch.dto.js';
 import type { ChangeStatusDto } from './dto/change-status.dto.js';
 import type { ClaimJobDto } from './dto/claim-job.dto.js';
@@ -26,6 +29,7 @@ import {
   extendLease,
   findJob,
   findJobByIdempotencyKey,
+  findNextRunAt,
   finishAttempt,
   insertJob,
   listJobs,
@@ -53,13 +57,19 @@ export class JobsService {
     @Inject(Transactor) private readonly transactor: Transactor,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ReadySignal) private readonly readySignal: ReadySignal,
+    @Inject(ClaimWaiters) private readonly waiters: ClaimWaiters,
   ) {}
 
   /** Creates a queued job, or returns the one already created with the same idempotency key. */
   async create(input: CreateJobDto, headerKey?: string): Promise<{ job: Job; created: boolean }> {
     const now = this.clock.now();
     const newJob = this.toNewJob(input, headerKey, now);
-    return this.transactor.run((tx) => this.insertOrFindExisting(tx, newJob, now));
+    return this.transactor.run(async (tx) => {
+      const outcome = await this.insertOrFindExisting(tx, newJob, now);
+      if (outcome.created) await announceReady(this.readySignal, tx, [outcome.job]);
+      return outcome;
+    });
   }
 
   private async insertOrFindExisting(tx: Tx, newJob: NewJob, now: Date): Promise<{ job: Job; created: boolean }> {
@@ -88,9 +98,15 @@ export class JobsService {
       }
     });
     return this.transactor.run(async (tx) => {
+      const jobs: Job[] = [];
       const created: Job[] = [];
-      for (const newJob of newJobs) created.push((await this.insertOrFindExisting(tx, newJob, now)).job);
-      return created;
+      for (const newJob of newJobs) {
+        const outcome = await this.insertOrFindExisting(tx, newJob, now);
+        jobs.push(outcome.job);
+        if (outcome.created) created.push(outcome.job);
+      }
+      await announceReady(this.readySignal, tx, created);
+      return jobs;
     });
   }
 
@@ -130,18 +146,39 @@ export class JobsService {
   }
 
   /** Claims the next due job in claim order, or returns null when none is claimable. */
-  async claimNext(request: ClaimJobDto): Promise<Job | null> {
-    const [job] = await this.claimMany(request, 1);
+  async claimNext(request: ClaimJobDto, abort?: AbortSignal): Promise<Job | null> {
+    const [job] = await this.claimMany(request, 1, abort);
     return job ?? null;
   }
 
-  async claimMany(request: ClaimJobDto, limit: number): Promise<Job[]> {
-    const lease = {
-      workerId: request.workerId ?? null,
-      leaseMs: request.leaseMs ?? this.config.leaseMs,
-      now: this.clock.now(),
-    };
-    return this.transactor.run((tx) => claimDueJobs(tx, lease, request.queues, limit));
+  /**
+   * Claims up to `limit` due jobs. With `waitMs`, a claim that finds nothing waits (without
+   * touching the database) until a job becomes claimable in its queues, the next queued job comes
+   * due, the wait runs out, or the client goes away (`abort`), and then tries again.
+   */
+  async claimMany(request: ClaimJobDto, limit: number, abort?: AbortSignal): Promise<Job[]> {
+    const deadline = Date.now() + (request.waitMs ?? 0);
+    for (;;) {
+      const waiter = this.waiters.register(request.queues);
+      try {
+        const { claimed, nextRunAt } = await this.transactor.run(async (tx) => {
+          const now = this.clock.now();
+          const lease = { workerId: request.workerId ?? null, leaseMs: request.leaseMs ?? this.config.leaseMs, now };
+          const jobs = await claimDueJobs(tx, lease, request.queues, limit);
+          const waitLeft = deadline - Date.now();
+          if (jobs.length > 0 || waitLeft <= 0 || abort?.aborted || this.waiters.isClosed) {
+            return { claimed: jobs, nextRunAt: null };
+          }
+          return { claimed: jobs, nextRunAt: await findNextRunAt(tx, now, request.queues) };
+        });
+        const waitLeft = deadline - Date.now();
+        if (claimed.length > 0 || waitLeft <= 0 || abort?.aborted || this.waiters.isClosed) return claimed;
+        const untilDue = nextRunAt ? nextRunAt.getTime() - this.clock.now().getTime() : Infinity;
+        await waiter.sleep(Math.min(waitLeft, untilDue), abort);
+      } finally {
+        this.waiters.unregister(waiter);
+      }
+    }
   }
 
   /** Applies one requested transition of the state machine (PATCH /jobs/:id/status). */
@@ -176,6 +213,7 @@ export class JobsService {
         default:
           changed = await this.failAttempt(tx, job, change, now);
       }
+      if (changed?.status === 'queued') await announceReady(this.readySignal, tx, [changed]);
       // The read above and the conditional write can only disagree if another server instance
       // changed the job in between; the write then did nothing and the caller gets the conflict.
       return changed ?? (await this.conflictAfterRace(tx, id, change.status));

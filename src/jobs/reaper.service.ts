@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { Clock } from '../common/clock.js';
+import { ReadySignal } from '../database/ready-signal.js';
 import { Transactor } from '../database/transactions.js';
+import { announceReady } from './announce-ready.js';
 import type { Job } from './job.entity.js';
 import { findExpiredLeases, finishAttempt } from './job.queries.js';
 
@@ -33,6 +35,7 @@ export class ReaperService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(Transactor) private readonly transactor: Transactor,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ReadySignal) private readonly readySignal: ReadySignal,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -66,6 +69,11 @@ export class ReaperService implements OnApplicationBootstrap, OnModuleDestroy {
           );
           if (outcome) changed.push(outcome);
         }
+        await announceReady(
+          this.readySignal,
+          tx,
+          changed.filter((job) => job.status === 'queued'),
+        );
         return { changed, full: expired.length === RECOVERY_BATCH };
       });
       for (const job of recovered.changed) (job.status === 'queued' ? report.requeued : report.failed).push(job.id);

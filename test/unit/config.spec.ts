@@ -87,7 +87,7 @@ describe('loadConfig parses each variable', () => {
   ])('DATABASE_URL=%s with DATABASE_POOL_SIZE=%s', (url, poolSize, expectedPoolSize) => {
     const env: Record<string, string> = { DATABASE_URL: url };
     if (poolSize !== undefined) env.DATABASE_POOL_SIZE = poolSize;
-    expect(loadConfig(env).database).toEqual({ kind: 'postgres', url, poolSize: expectedPoolSize });
+    expect(loadConfig(env).database).toEqual({ kind: 'postgres', url, poolSize: expectedPoolSize, schema: 'public' });
   });
 
   it('accepts a backoff cap equal to its base', () => {
@@ -164,5 +164,15 @@ describe('loadConfig rejects each bad value with a message naming the variable',
       'MAX_ATTEMPTS',
       'PORT',
     ]);
+  });
+
+  it('takes DATABASE_SCHEMA for PostgreSQL and refuses one that is not a plain identifier', () => {
+    const url = 'postgres://u@127.0.0.1:5432/db';
+    expect(loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: 'tenant_7' }).database).toMatchObject({
+      schema: 'tenant_7',
+    });
+    expect(() => loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: 'bad"; drop' })).toThrow(
+      'DATABASE_SCHEMA must be a lower-case PostgreSQL identifier, got "bad"; drop"',
+    );
   });
 });

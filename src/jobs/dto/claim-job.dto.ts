@@ -1,6 +1,18 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, Length, Matches } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
 import { LeaseMsField } from './lease-ms.decorator.js';
+import { MAX_WAIT_MS } from '../claim-waiters.js';
 import { QUEUE_PATTERN } from './create-job.dto.js';
 
 export class ClaimJobDto {
@@ -25,4 +37,18 @@ export class ClaimJobDto {
 
   @LeaseMsField('Lease length (default LEASE_MS).')
   leaseMs?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'Long-poll: when nothing is claimable, wait up to this long for a job to become claimable (default 0). ' +
+      'The claim returns as soon as one is; 204 when the wait runs out.',
+    example: 20000,
+    minimum: 0,
+    maximum: MAX_WAIT_MS,
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_WAIT_MS)
+  waitMs?: number;
 }
