@@ -1,6 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import {
   assertServerBuilt,
   freePort,
@@ -11,12 +9,14 @@ import {
   type Exit,
   type NodeProcess,
 } from './utils/server-process.js';
+import { createTestDatabase, TEST_DATABASE, type TestDatabase } from './utils/test-database.js';
 
 /**
  * SPEC §5: "Every job acknowledged with 201/200 is stored durably: it survives kill -9 of the
  * server", and §4: "A server restart keeps leases as they are". The built server runs as a child
- * process on a SQLite file; it is SIGKILLed while creates are in flight, restarted on the same file,
- * and what it reads back is compared with what it acknowledged before dying.
+ * process on the suite's database (a SQLite file, or a PostgreSQL schema); it is SIGKILLed while
+ * creates are in flight, restarted on the same database, and what it reads back is compared with
+ * what it acknowledged before dying.
  */
 
 const LOOPS = 8;
@@ -43,10 +43,10 @@ interface JobBody {
   leaseToken?: string;
 }
 
-/** Starts the built server on `dbPath` and resolves once GET /health answers 200. */
-async function startServer(label: string, dbPath: string): Promise<RunningServer> {
+/** Starts the built server on `database` and resolves once GET /health answers 200. */
+async function startServer(label: string, database: Record<string, string>): Promise<RunningServer> {
   const port = await freePort();
-  const env = serverEnv({ PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}` });
+  const env = serverEnv({ PORT: String(port), HOST: '127.0.0.1', ...database });
   const server = { process: spawnServer(env, { label }), baseUrl: `http://127.0.0.1:${port}` };
   await waitForHealth(server.process, server.baseUrl);
   return server;
@@ -162,22 +162,21 @@ async function createUntilKilled(server: RunningServer): Promise<{
   return { acknowledged, sent, inFlightAtKill, unexpected, exit: await server.process.exited };
 }
 
-describe('kill -9 of the built server while jobs are being created (SQLite file)', () => {
-  let dir: string;
-  let dbPath: string;
+describe(`kill -9 of the built server while jobs are being created (${TEST_DATABASE})`, () => {
+  let database: TestDatabase;
   const servers: RunningServer[] = [];
   let restarted: RunningServer;
   let stream: Awaited<ReturnType<typeof createUntilKilled>>;
   let claimedBeforeCrash: JobBody;
   let queuedBeforeCrash: JobBody;
-  let walLeftByCrash: boolean;
+  /** SQLite only: the write-ahead log file that kill -9 leaves behind. */
+  let walLeftByCrash: boolean | undefined;
 
   beforeAll(async () => {
     assertServerBuilt();
-    dir = mkdtempSync(join(tmpdir(), 'orchestrator-durability-'));
-    dbPath = join(dir, 'jobs.db');
+    database = await createTestDatabase();
 
-    const first = await startServer('server before kill -9', dbPath);
+    const first = await startServer('server before kill -9', database.env);
     servers.push(first);
     await withServerOutput([first], async () => {
       // A job that a worker holds under a long lease when the server dies (the reaper must not
@@ -195,15 +194,16 @@ describe('kill -9 of the built server while jobs are being created (SQLite file)
     });
     // kill -9 leaves the write-ahead log behind (a clean close removes it): the restart below really
     // has to recover from a crash.
-    walLeftByCrash = existsSync(`${dbPath}-wal`);
+    const sqlitePath = database.env.DATABASE_URL.startsWith('sqlite:') ? database.env.DATABASE_URL.slice(7) : null;
+    walLeftByCrash = sqlitePath === null ? undefined : existsSync(`${sqlitePath}-wal`);
 
-    restarted = await startServer('server after restart', dbPath);
+    restarted = await startServer('server after restart', database.env);
     servers.push(restarted);
   }, 60_000);
 
   afterAll(async () => {
     await killAll();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await database?.drop();
   });
 
   it('kills the server with SIGKILL while creates are in flight, after a stream of acknowledged ones', async () => {
@@ -212,7 +212,7 @@ describe('kill -9 of the built server while jobs are being created (SQLite file)
       expect(stream.exit).toEqual({ code: null, signal: 'SIGKILL' });
       expect(stream.inFlightAtKill).toBeGreaterThan(0);
       expect(stream.acknowledged.length).toBeGreaterThanOrEqual(100);
-      expect(walLeftByCrash).toBe(true);
+      expect(walLeftByCrash).toBe(TEST_DATABASE === 'sqlite' ? true : undefined);
     });
   });
 
