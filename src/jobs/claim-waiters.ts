@@ -76,8 +76,21 @@ export class ClaimWaiters implements OnModuleDestroy {
     return waiter;
   }
 
-  unregister(waiter: Waiter): void {
+  /**
+   * Removes a waiter. One that leaves woken but without having used the wake (it came while its
+   * claim was already running, or just as its wait ran out or its client left) passes it on, so
+   * a ready job never waits for the next signal while another claimer sleeps.
+   */
+  unregister(waiter: Waiter, passOnWake: boolean): void {
     this.waiters.delete(waiter);
+    if (!waiter.woken || !passOnWake || this.closed) return;
+    for (const other of this.waiters) {
+      if (other.woken) continue;
+      if (waiter.queues === undefined || other.queues === undefined || waiter.queues.some((q) => other.wants(q))) {
+        other.notify();
+        return;
+      }
+    }
   }
 
   /** Wakes waiters as if `events` had been announced (the clock says jobs are due now). */

@@ -82,6 +82,7 @@ export class JobsController {
   async claimBatch(@Body() body: ClaimJobsBatchDto, @Res() res: Response): Promise<void> {
     const { limit, ...request } = body;
     const jobs = await this.jobs.claimMany(request, limit, abortOnClose(res));
+    this.closeConnectionIfShuttingDown(res);
     if (jobs.length > 0) res.status(200).json({ jobs: jobs.map(presentLeasedJob) });
     else res.status(204).end();
   }
@@ -122,8 +123,17 @@ export class JobsController {
   @ApiBadRequestResponse({ description: 'Invalid body.' })
   async claim(@Body() body: ClaimJobDto, @Res() res: Response): Promise<void> {
     const job = await this.jobs.claimNext(body, abortOnClose(res));
+    this.closeConnectionIfShuttingDown(res);
     if (job) res.status(200).json(presentLeasedJob(job));
     else res.status(204).end();
+  }
+
+  /**
+   * A claim that waited until shutdown answers with `Connection: close`: otherwise its keep-alive
+   * connection would hold the server's close for the keep-alive timeout.
+   */
+  private closeConnectionIfShuttingDown(res: Response): void {
+    if (this.jobs.isShuttingDown) res.setHeader('Connection', 'close');
   }
 
   @Get(':id')

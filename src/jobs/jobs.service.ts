@@ -146,6 +146,11 @@ export class JobsService {
   }
 
   /** Claims the next due job in claim order, or returns null when none is claimable. */
+  /** True once the server is closing: waiting claims are being answered. */
+  get isShuttingDown(): boolean {
+    return this.waiters.isClosed;
+  }
+
   async claimNext(request: ClaimJobDto, abort?: AbortSignal): Promise<Job | null> {
     const [job] = await this.claimMany(request, 1, abort);
     return job ?? null;
@@ -159,26 +164,37 @@ export class JobsService {
   async claimMany(request: ClaimJobDto, limit: number, abort?: AbortSignal): Promise<Job[]> {
     const deadline = Date.now() + (request.waitMs ?? 0);
     for (;;) {
+      // A client that went away gets nothing: claiming now would lease a job to nobody.
+      if (abort?.aborted) return [];
       const waiter = this.waiters.register(request.queues);
+      // Whether leaving now should pass on a wake this waiter got but did not use.
+      let passOnWake = true;
       try {
         const { claimed, nextRunAt } = await this.transactor.run(async (tx) => {
           const now = this.clock.now();
           const lease = { workerId: request.workerId ?? null, leaseMs: request.leaseMs ?? this.config.leaseMs, now };
           const jobs = await claimDueJobs(tx, lease, request.queues, limit);
-          const waitLeft = deadline - Date.now();
-          if (jobs.length > 0 || waitLeft <= 0 || abort?.aborted || this.waiters.isClosed) {
-            return { claimed: jobs, nextRunAt: null };
-          }
+          if (jobs.length > 0 || !this.mayWait(deadline, abort)) return { claimed: jobs, nextRunAt: null };
           return { claimed: jobs, nextRunAt: await findNextRunAt(tx, now, request.queues) };
         });
-        const waitLeft = deadline - Date.now();
-        if (claimed.length > 0 || waitLeft <= 0 || abort?.aborted || this.waiters.isClosed) return claimed;
+        if (claimed.length > 0) {
+          passOnWake = false;
+          return claimed;
+        }
+        if (!this.mayWait(deadline, abort)) return claimed;
         const untilDue = nextRunAt ? nextRunAt.getTime() - this.clock.now().getTime() : Infinity;
-        await waiter.sleep(Math.min(waitLeft, untilDue), abort);
+        await waiter.sleep(Math.min(deadline - Date.now(), untilDue), abort);
+        if (abort?.aborted || this.waiters.isClosed) return [];
+        // Woken (or due): this claimer tries again itself.
+        passOnWake = false;
       } finally {
-        this.waiters.unregister(waiter);
+        this.waiters.unregister(waiter, passOnWake);
       }
     }
+  }
+
+  private mayWait(deadline: number, abort: AbortSignal | undefined): boolean {
+    return deadline > Date.now() && !abort?.aborted && !this.waiters.isClosed;
   }
 
   /** Applies one requested transition of the state machine (PATCH /jobs/:id/status). */
