@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import type { Tx } from './transactions.js';
@@ -64,7 +65,11 @@ export class PostgresReadySignal extends ReadySignal {
   ) {
     super();
     // One channel per schema: instances on other schemas of the same database are not woken.
-    this.channel = `jobs_ready_${schema}`;
+    // Channel names are identifiers (63 bytes at most): a long schema name is hashed.
+    this.channel =
+      schema.length <= 52
+        ? `jobs_ready_${schema}`
+        : `jobs_ready_${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
   }
 
   async announce(tx: Tx, events: ReadyEvent[]): Promise<void> {
