@@ -1,10 +1,10 @@
-import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule, type AppOptions } from './app.module.js';
 import { DomainExceptionFilter } from './common/domain-exception.filter.js';
 import { installJsonBody } from './common/json-body.js';
+import { StrictValidationPipe } from './common/strict-validation.pipe.js';
 import type { AppConfig } from './config/config.js';
 
 /**
@@ -19,16 +19,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     logger: options.logger ?? ['error', 'warn', 'log'],
   });
   installJsonBody(app, config.maxPayloadBytes);
-  app.useGlobalPipes(
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      // Types are strict: "5" is not a number. Query strings convert only where a DTO says so.
-      transformOptions: { enableImplicitConversion: false },
-      stopAtFirstError: false,
-    }),
-  );
+  app.useGlobalPipes(new StrictValidationPipe());
   app.useGlobalFilters(new DomainExceptionFilter());
   app.enableShutdownHooks();
 

@@ -1,4 +1,4 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, Logger, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { JobsService } from './jobs/jobs.service.js';
@@ -6,6 +6,8 @@ import { JobsService } from './jobs/jobs.service.js';
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
+
   constructor(private readonly jobs: JobsService) {}
 
   @Get()
@@ -17,7 +19,9 @@ export class HealthController {
       await this.jobs.checkHealth();
       res.status(200).json({ status: 'ok' });
     } catch (error) {
-      res.status(503).json({ status: 'unavailable', message: error instanceof Error ? error.message : String(error) });
+      // The cause goes to the log, not to whoever asks.
+      this.logger.error(`Health check failed: ${error instanceof Error ? error.message : String(error)}`);
+      res.status(503).json({ status: 'unavailable' });
     }
   }
 }

@@ -607,3 +607,20 @@ describe('batch items that are not objects', () => {
     expect((await t.http.get('/jobs')).body.items).toEqual([]);
   });
 });
+
+describe('status batch ids', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it.each([1e19, 1e300, 1_000_000_000_000_000])('refuses id %p with 400 (never a database error)', async (id) => {
+    const res = await t.http
+      .patch('/jobs/status/batch')
+      .send({ updates: [{ id, leaseToken: 'x', status: 'succeeded' }] });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.message)).toContain('id must not be greater than 999999999999999');
+  });
+});

@@ -44,6 +44,67 @@ describe('job data and scheduling', () => {
       expect(read.body.result).toEqual(value);
     });
 
+    it('stores payload and result as sent: keys like toString kept, only __proto__/constructor removed', async () => {
+      const raw =
+        '{"name":"proto-keys","queue":"proto","payload":{"__proto__":{"x":1},"toString":1,"constructor":{"a":[1]},"hasOwnProperty":true,"y":2}}';
+      const created = await t.http.post('/jobs').set('Content-Type', 'application/json').send(raw);
+      expect(created.status).toBe(201);
+      // NestJS removes prototype-pollution keys (__proto__, constructor, prototype) from request JSON.
+      const expected = { toString: 1, hasOwnProperty: true, y: 2 };
+      expect(created.body.payload).toEqual(expected);
+      expect(Object.keys(created.body.payload)).toEqual(['toString', 'hasOwnProperty', 'y']);
+      const read = await t.http.get(`/jobs/${created.body.id}`);
+      expect(read.body.payload).toEqual(expected);
+      const claim = await t.http.post('/jobs/claim').send({ queues: ['proto'] });
+      const done = await t.http
+        .patch(`/jobs/${created.body.id}/status`)
+        .set('Content-Type', 'application/json')
+        .send(
+          `{"status":"succeeded","leaseToken":"${claim.body.leaseToken}","result":{"valueOf":"v","isPrototypeOf":[1]}}`,
+        );
+      expect(done.status).toBe(200);
+      expect(done.body.result).toEqual({ valueOf: 'v', isPrototypeOf: [1] });
+    });
+
+    it('tells payloads apart by every key when comparing idempotent requests', async () => {
+      const first = await t.http
+        .post('/jobs')
+        .send({ name: 'k', idempotencyKey: 'proto-key', payload: [{ toString: 1 }] });
+      expect(first.status).toBe(201);
+      const other = await t.http
+        .post('/jobs')
+        .send({ name: 'k', idempotencyKey: 'proto-key', payload: [{ toString: 2 }] });
+      expect(other.status).toBe(409);
+    });
+
+    it('accepts JSON nested 64 levels deep and refuses deeper with 400, storing nothing', async () => {
+      const nest = (levels: number): unknown => (levels === 0 ? 'leaf' : { d: nest(levels - 1) });
+      // The body itself is one level; its payload adds the rest.
+      const ok = await t.http.post('/jobs').send({ name: 'deep-ok', payload: nest(63) });
+      expect(ok.status).toBe(201);
+      const before = await countJobs();
+      const deep = '{"name":"too-deep","payload":' + '['.repeat(3000) + ']'.repeat(3000) + '}';
+      const res = await t.http.post('/jobs').set('Content-Type', 'application/json').send(deep);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        statusCode: 400,
+        message: 'Request body is nested deeper than 64 levels',
+        error: 'Bad Request',
+      });
+      expect(await countJobs()).toBe(before);
+    });
+
+    it.each([
+      [{ name: 'n', runAt: null }, 'runAt must be a valid ISO 8601 date string'],
+      [{ name: 'n', queue: null }, 'queue must be a string'],
+      [{ name: 'n', priority: null }, 'priority must be an integer number'],
+      [{ name: 'n', idempotencyKey: null }, 'idempotencyKey must be a string'],
+    ])('refuses null for an optional field (%j) with 400 instead of reading it as left out', async (body, message) => {
+      const res = await t.http.post('/jobs').send(body);
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body.message)).toContain(message);
+    });
+
     it('treats a missing payload as null', async () => {
       const created = await t.http.post('/jobs').send({ name: 'no-payload' });
       expect(created.body.payload).toBeNull();

@@ -98,6 +98,15 @@ describe('jobs API (SPEC §4)', () => {
       });
     });
 
+    it('rejects a JSON body in a charset other than UTF-8 with 415', async () => {
+      const res = await t.http
+        .post('/jobs')
+        .set('Content-Type', 'application/json; charset=latin1')
+        .send('{"name":"a"}');
+      expect(res.status).toBe(415);
+      expect(res.body).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type' });
+    });
+
     it('rejects a body over MAX_PAYLOAD_BYTES with 413 and stores nothing', async () => {
       const before = await jobCount();
       const res = await t.http.post('/jobs').send({ name: 'big', payload: 'x'.repeat(t.config.maxPayloadBytes) });

@@ -310,6 +310,21 @@ describe('leases', () => {
       expect((await t.http.post('/jobs/424242/cancel')).status).toBe(404);
     });
 
+    it('fences a worker cancelling its own job to its lease: a null or stale token is refused', async () => {
+      const claim = await claimNew('cancel-fenced');
+      const nullToken = await t.http.patch(`/jobs/${claim.id}/status`).send({ status: 'cancelled', leaseToken: null });
+      expect(nullToken.status).toBe(400);
+      const stale = await t.http
+        .patch(`/jobs/${claim.id}/status`)
+        .send({ status: 'cancelled', leaseToken: 'f'.repeat(32) });
+      expect(stale.status).toBe(409);
+      const own = await t.http
+        .patch(`/jobs/${claim.id}/status`)
+        .send({ status: 'cancelled', leaseToken: claim.leaseToken });
+      expect(own.status).toBe(200);
+      expect(own.body.status).toBe('cancelled');
+    });
+
     it('rejects a body with fields (400)', async () => {
       const created = await t.http.post('/jobs').send({ name: 'c2' });
       const res = await t.http.post(`/jobs/${created.body.id}/cancel`).send({ reason: 'why' });

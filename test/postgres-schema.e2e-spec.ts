@@ -38,3 +38,31 @@ describe('a PostgreSQL schema with the longest allowed name', () => {
     }
   });
 });
+
+describe('NOTIFY payloads that are not ours', () => {
+  const schema = `n${process.pid}_${Date.now()}`;
+
+  afterAll(() => onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+
+  it('are ignored: the server keeps serving and waking long-poll claims', async () => {
+    const config = loadConfig({ DATABASE_URL: TEST_POSTGRES_URL, DATABASE_SCHEMA: schema });
+    const app = await createApp(config, { logger: [] });
+    try {
+      await app.listen(0, '127.0.0.1');
+      const baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+      for (const payload of ['x', 'null', '[1]', '{"queue":1}', '']) {
+        await onPostgres(`SELECT pg_notify('jobs_ready_${schema}', '${payload}')`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect((await call(baseUrl, 'GET', '/health')).status).toBe(200);
+      const waiting = call<JobJson>(baseUrl, 'POST', '/jobs/claim', { waitMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const created = await call<JobJson>(baseUrl, 'POST', '/jobs', { name: 'after-noise' });
+      const claimed = await waiting;
+      expect(claimed.status).toBe(200);
+      expect(claimed.body.id).toBe(created.body.id);
+    } finally {
+      await app.close();
+    }
+  });
+});

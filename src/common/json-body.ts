@@ -35,6 +35,9 @@ function requireJsonContentType(req: Request, res: Response, next: NextFunction)
   next();
 }
 
+/** Deeper JSON is refused: validation, hashing and storage all walk the value recursively. */
+export const MAX_JSON_DEPTH = 64;
+
 function requireObjectBody(req: Request, res: Response, next: NextFunction): void {
   // No body at all (an optional body left out) reads as an empty object.
   if (req.body === undefined) req.body = {};
@@ -42,7 +45,29 @@ function requireObjectBody(req: Request, res: Response, next: NextFunction): voi
     res.status(400).json({ statusCode: 400, message: 'Request body must be a JSON object', error: 'Bad Request' });
     return;
   }
+  if (jsonDepth(req.body) > MAX_JSON_DEPTH) {
+    res.status(400).json({
+      statusCode: 400,
+      message: `Request body is nested deeper than ${MAX_JSON_DEPTH} levels`,
+      error: 'Bad Request',
+    });
+    return;
+  }
   next();
+}
+
+/** Nesting depth of a parsed JSON value, measured without recursion (so any depth is safe). */
+function jsonDepth(root: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (value === null || typeof value !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 function bodyParserErrors(maxBytes: number) {
@@ -65,9 +90,8 @@ function bodyParserErrors(maxBytes: number) {
       return;
     }
     if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
-      res
-        .status(error.status)
-        .json({ statusCode: error.status, message: error.message ?? 'Bad request', error: 'Bad Request' });
+      const reason = error.status === 415 ? 'Unsupported Media Type' : 'Bad Request';
+      res.status(error.status).json({ statusCode: error.status, message: error.message ?? reason, error: reason });
       return;
     }
     next(error);

@@ -19,6 +19,8 @@ export interface Dialect {
    * lock), re-checking `<recheck>` on each row, returning the changed rows.
    */
   updateCandidates(set: Sql, candidates: Sql, recheck: string): Sql;
+  /** Taken by every creating transaction so ids become visible in order (null: not needed). */
+  readonly serialiseInsertsSql: string | null;
   /** Free text (may hold NUL) as the column stores it. */
   encodeText(value: string | null): unknown;
   decodeText(value: unknown): string | null;
@@ -48,6 +50,7 @@ export const sqliteDialect: Dialect = {
     text: `UPDATE jobs SET ${set.text} WHERE id IN (${candidates.text}) AND ${recheck} RETURNING *`,
     params: [...set.params, ...candidates.params],
   }),
+  serialiseInsertsSql: null,
   // SQLite TEXT holds NUL as it is.
   encodeText: (value) => value,
   decodeText: (value) => (isNull(value) ? null : String(value)),
@@ -75,6 +78,9 @@ export const postgresDialect: Dialect = {
       `UPDATE jobs SET ${set.text} FROM candidates WHERE jobs.id = candidates.id AND ${recheck} RETURNING jobs.*`,
     params: [...candidates.params, ...set.params],
   }),
+  // Transaction-level advisory lock (any fixed key), released by COMMIT or ROLLBACK. It also
+  // orders racing creates that reuse idempotency keys, so two batches cannot deadlock on them.
+  serialiseInsertsSql: 'SELECT pg_advisory_xact_lock(7310115002)',
   // PostgreSQL text cannot hold NUL; free text is stored as UTF-8 bytea (see the migration).
   encodeText: (value) => (value === null ? null : Buffer.from(value, 'utf8')),
   decodeText: (value) => (isNull(value) ? null : Buffer.isBuffer(value) ? value.toString('utf8') : String(value)),

@@ -83,8 +83,12 @@ export class PostgresReadySignal extends ReadySignal {
   async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (message) => {
-      if (message.channel !== this.channel || !message.payload) return;
-      this.deliver(JSON.parse(message.payload) as ReadyEvent[]);
+      if (message.channel !== this.channel) return;
+      const events = parseReadyEvents(message.payload);
+      // Anyone who can connect can NOTIFY this channel: a payload that is not ours is logged and
+      // treated as "something may be ready" rather than allowed to throw in the socket handler.
+      if (events === null) this.logger.warn(`Ignoring a malformed NOTIFY payload on ${this.channel}`);
+      this.deliver(events ?? [{ queue: ANY_QUEUE, runAt: 0, count: 1 }]);
     });
     client.on('error', (error) => {
       this.logger.warn(`LISTEN connection failed (${error.message}); reconnecting`);
@@ -92,6 +96,10 @@ export class PostgresReadySignal extends ReadySignal {
     });
     await client.connect();
     await client.query(`LISTEN "${this.channel}"`);
+    if (this.closed) {
+      await client.end();
+      return;
+    }
     this.client = client;
   }
 
@@ -115,5 +123,24 @@ export class PostgresReadySignal extends ReadySignal {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     await this.client?.end();
+  }
+}
+
+function parseReadyEvents(payload: string | undefined): ReadyEvent[] | null {
+  try {
+    const events: unknown = JSON.parse(payload ?? '');
+    const valid =
+      Array.isArray(events) &&
+      events.every(
+        (event) =>
+          typeof event === 'object' &&
+          event !== null &&
+          typeof event.queue === 'string' &&
+          typeof event.runAt === 'number' &&
+          typeof event.count === 'number',
+      );
+    return valid ? (events as ReadyEvent[]) : null;
+  } catch {
+    return null;
   }
 }

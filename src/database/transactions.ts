@@ -60,7 +60,14 @@ async function runInTransaction<T>(
     if (runner.isTransactionActive) await runner.rollbackTransaction();
     throw error;
   }
-  await runner.commitTransaction();
+  try {
+    await runner.commitTransaction();
+  } catch (error) {
+    // A failed COMMIT (disk full, I/O error) can leave the transaction open; on SQLite's one
+    // shared connection every later unit would then nest inside it and never commit.
+    if (runner.isTransactionActive) await runner.rollbackTransaction();
+    throw error;
+  }
   tx.runAfterCommit();
   return result;
 }

@@ -4,7 +4,9 @@ import type { JobStatus } from './job-state.js';
 /**
  * A job as stored in the `jobs` table (snake_case columns, camelCase properties). The schema
  * itself is owned by the migrations in src/database/migrations; the statements that change jobs
- * are written out in jobs.sql.ts because each one must be a single conditional write.
+ * are written out in job.queries.ts because each one must be a single conditional write. The
+ * column types here are indicative; the per-database migrations are the schema's source of truth
+ * (on PostgreSQL: json, and UTF-8 bytea for free text so that strings may hold NUL).
  */
 @Entity({ name: 'jobs' })
 export class Job {
@@ -23,10 +25,10 @@ export class Job {
   @Column({ type: 'integer', default: 0 })
   priority!: number;
 
-  @Column({ type: 'jsonb', nullable: true })
+  @Column({ type: 'json', nullable: true })
   payload!: unknown;
 
-  @Column({ type: 'jsonb', nullable: true })
+  @Column({ type: 'json', nullable: true })
   result!: unknown;
 
   @Column({ type: 'text', nullable: true })

@@ -226,18 +226,36 @@ export async function finishAttempt(
   return changed ?? null;
 }
 
-/** Cancels a job that is queued or running; a running job's lease is revoked with it. */
-export async function cancelJob(tx: Tx, id: number, now: Date): Promise<Job | null> {
+/**
+ * Cancels a job that is queued or running; a running job's lease is revoked with it. With a
+ * lease token (a worker cancelling its own job) the write is fenced to that lease.
+ */
+export async function cancelJob(tx: Tx, id: number, now: Date, leaseToken?: string): Promise<Job | null> {
+  const fence = leaseToken === undefined ? '' : 'AND lease_token = ?';
   const [cancelled] = await jobs(
     tx,
     `UPDATE jobs
      SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL,
          finished_at = ?, updated_at = ?
-     WHERE id = ? AND status IN ('queued', 'running')
+     WHERE id = ? AND status IN ('queued', 'running') ${fence}
      RETURNING *`,
-    [iso(now), iso(now), id],
+    [iso(now), iso(now), id, ...(leaseToken === undefined ? [] : [leaseToken])],
   );
   return cancelled ?? null;
+}
+
+/**
+ * PostgreSQL hands out ids at insert time but transactions commit in any order, so a page
+ * could end past an id that commits later, and the cursor would skip it. Creating transactions
+ * take this lock first (held to commit): ids then become visible in order. SQLite serialises
+ * every unit of work anyway.
+ */
+export async function lockIdOrder(tx: Tx): Promise<void> {
+  if (tx.dialect.serialiseInsertsSql) await tx.rows(tx.dialect.serialiseInsertsSql);
+}
+
+export async function ping(tx: Tx): Promise<void> {
+  await tx.rows('SELECT 1 AS ok');
 }
 
 /** Moves a running lease's expiry; fenced by the token, so only the lease holder can extend it. */

@@ -33,6 +33,8 @@ import {
   finishAttempt,
   insertJob,
   listJobs,
+  lockIdOrder,
+  ping,
   type LeaseCondition,
   type NewJob,
 } from './job.queries.js';
@@ -66,6 +68,7 @@ export class JobsService {
     const now = this.clock.now();
     const newJob = this.toNewJob(input, headerKey, now);
     return this.transactor.run(async (tx) => {
+      await lockIdOrder(tx);
       const outcome = await this.insertOrFindExisting(tx, newJob, now);
       if (outcome.created) await announceReady(this.readySignal, tx, [outcome.job]);
       return outcome;
@@ -98,6 +101,7 @@ export class JobsService {
       }
     });
     return this.transactor.run(async (tx) => {
+      await lockIdOrder(tx);
       const jobs: Job[] = [];
       const created: Job[] = [];
       for (const newJob of newJobs) {
@@ -134,7 +138,7 @@ export class JobsService {
   }
 
   async list(query: ListJobsQueryDto): Promise<JobPage> {
-    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit);
     const afterId = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
     // One row more than the page tells whether another page exists without a second query.
     const rows = await this.transactor.run((tx) =>
@@ -177,11 +181,8 @@ export class JobsService {
           if (jobs.length > 0 || !this.mayWait(deadline, abort)) return { claimed: jobs, nextRunAt: null };
           return { claimed: jobs, nextRunAt: await findNextRunAt(tx, now, request.queues) };
         });
-        if (claimed.length > 0) {
-          passOnWake = false;
-          return claimed;
-        }
-        if (!this.mayWait(deadline, abort)) return claimed;
+        // A wake that arrived while this claim ran may be for another job: it is passed on.
+        if (claimed.length > 0 || !this.mayWait(deadline, abort)) return claimed;
         const untilDue = nextRunAt ? nextRunAt.getTime() - this.clock.now().getTime() : Infinity;
         await waiter.sleep(Math.min(deadline - Date.now(), untilDue), abort);
         if (abort?.aborted || this.waiters.isClosed) return [];
@@ -217,7 +218,7 @@ export class JobsService {
           break;
         case 'cancelled':
           if (change.leaseToken !== undefined) assertLeaseHolder(job, change.leaseToken);
-          changed = await cancelJob(tx, id, now);
+          changed = await cancelJob(tx, id, now, change.leaseToken);
           break;
         case 'succeeded':
           changed = await finishAttempt(tx, id, this.leaseCondition(job, change.leaseToken), {
@@ -296,7 +297,7 @@ export class JobsService {
   }
 
   async checkHealth(): Promise<void> {
-    await this.transactor.run((tx) => tx.rows('SELECT 1 AS ok'));
+    await this.transactor.run(ping);
   }
 
   private toNewJob(input: CreateJobDto, headerKey: string | undefined, now: Date): NewJob {

@@ -77,7 +77,7 @@ export class ReaperService implements OnApplicationBootstrap, OnModuleDestroy {
         return { changed, full: expired.length === RECOVERY_BATCH };
       });
       for (const job of recovered.changed) (job.status === 'queued' ? report.requeued : report.failed).push(job.id);
-      if (!recovered.full) return report;
+      if (!recovered.full || this.stopped) return report;
     }
   }
 

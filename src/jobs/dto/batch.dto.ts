@@ -20,6 +20,8 @@ import { JobResponseDto, LeasedJobResponseDto } from './job.response.dto.js';
 export const MAX_CREATE_BATCH = 1000;
 export const MAX_CLAIM_BATCH = 100;
 export const MAX_STATUS_BATCH = 100;
+/** The largest id a request may name (15 digits: exact as a JavaScript number). */
+export const MAX_JOB_ID = 999_999_999_999_999;
 
 export class CreateJobsBatchDto {
   @ApiProperty({ type: [CreateJobDto], minItems: 1, maxItems: MAX_CREATE_BATCH })
@@ -53,9 +55,10 @@ export class LeasedJobsBatchResponseDto {
 
 /** One item of PATCH /jobs/status/batch: a worker's outcome for a job it holds the lease on. */
 export class StatusUpdateDto extends OmitType(ChangeStatusDto, ['leaseToken', 'workerId', 'leaseMs'] as const) {
-  @ApiProperty({ example: 42 })
+  @ApiProperty({ example: 42, minimum: 1, maximum: MAX_JOB_ID })
   @IsInt()
   @Min(1)
+  @Max(MAX_JOB_ID)
   id!: number;
 
   @ApiProperty({ description: 'The lease token from the claim.', example: '3f0c8a4e9b2d4c1e8f7a6b5c4d3e2f10' })

@@ -1,5 +1,6 @@
+import { Optional } from '../../common/optional.decorator.js';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Allow, IsBoolean, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { Allow, IsBoolean, IsIn, IsString, Length, MaxLength } from 'class-validator';
 import { LeaseMsField } from './lease-ms.decorator.js';
 import { JOB_STATUSES, type JobStatus } from '../job-state.js';
 
@@ -16,7 +17,7 @@ export class ChangeStatusDto {
   result?: unknown;
 
   @ApiPropertyOptional({ description: 'Why the attempt failed, with `failed` only.', example: 'CUDA out of memory' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(10_000)
   error?: string;
@@ -25,7 +26,7 @@ export class ChangeStatusDto {
     description: 'With `failed`: false fails the job for good even if attempts remain.',
     default: true,
   })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   retry?: boolean;
 
@@ -33,13 +34,13 @@ export class ChangeStatusDto {
     description: 'The lease token from the claim. Without it the change is an operator action on any running lease.',
     example: '3f0c8a4e9b2d4c1e8f7a6b5c4d3e2f10',
   })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 200)
   leaseToken?: string;
 
   @ApiPropertyOptional({ description: 'With `running`: the claiming worker.', example: 'gpu-node-7' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 200)
   workerId?: string;

@@ -1,23 +1,13 @@
+import { Optional } from '../../common/optional.decorator.js';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsInt,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  Max,
-  Min,
-} from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { LeaseMsField } from './lease-ms.decorator.js';
 import { MAX_WAIT_MS } from '../claim-waiters.js';
 import { QUEUE_PATTERN } from './create-job.dto.js';
 
 export class ClaimJobDto {
   @ApiPropertyOptional({ description: 'Who claims; stored as lockedBy.', example: 'gpu-node-7' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 200)
   workerId?: string;
@@ -27,7 +17,7 @@ export class ClaimJobDto {
     example: ['gpu'],
     type: [String],
   })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(100)
@@ -46,7 +36,7 @@ export class ClaimJobDto {
     minimum: 0,
     maximum: MAX_WAIT_MS,
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(MAX_WAIT_MS)

@@ -1,5 +1,6 @@
+import { Optional } from '../../common/optional.decorator.js';
 import { ApiPropertyOptional, ApiProperty } from '@nestjs/swagger';
-import { Allow, IsInt, IsISO8601, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { Allow, IsInt, IsISO8601, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { LIMITS } from '../../config/config.js';
 
 export const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -29,7 +30,7 @@ export class CreateJobDto {
     default: 'default',
     pattern: QUEUE_PATTERN.source,
   })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Matches(QUEUE_PATTERN, { message: 'queue must match [A-Za-z0-9_.:-]{1,64}' })
   queue?: string;
@@ -41,7 +42,7 @@ export class CreateJobDto {
     minimum: -1000,
     maximum: 1000,
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(-1000)
   @Max(1000)
@@ -53,7 +54,7 @@ export class CreateJobDto {
     minimum: LIMITS.maxAttempts.min,
     maximum: LIMITS.maxAttempts.max,
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(LIMITS.maxAttempts.min)
   @Max(LIMITS.maxAttempts.max)
@@ -63,7 +64,7 @@ export class CreateJobDto {
     description: 'ISO 8601 timestamp before which the job is not claimable (default now). Not with delayMs.',
     example: '2026-12-04T18:00:00.000Z',
   })
-  @IsOptional()
+  @Optional()
   @IsISO8601({ strict: true, strictSeparator: true })
   runAt?: string;
 
@@ -72,7 +73,7 @@ export class CreateJobDto {
     example: 5000,
     minimum: 0,
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(MAX_DELAY_MS)
@@ -84,7 +85,7 @@ export class CreateJobDto {
     minLength: 1,
     maxLength: 255,
   })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 255)
   idempotencyKey?: string;
