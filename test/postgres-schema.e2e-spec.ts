@@ -1,24 +1,13 @@
 import { createApp } from '../src/app.setup.js';
 import { loadConfig } from '../src/config/config.js';
 import { call, type JobJson } from './utils/http.js';
-import { TEST_POSTGRES_URL } from './utils/test-database.js';
-import pg from 'pg';
-
-async function onPostgres(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+import { onPostgres, TEST_POSTGRES_URL } from './utils/test-database.js';
 
 /** DATABASE_SCHEMA may be any PostgreSQL identifier, up to the 63-character limit. */
 describe('a PostgreSQL schema with the longest allowed name', () => {
   const schema = `s${process.pid}_`.padEnd(63, 'x');
 
-  afterAll(() => onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+  afterAll(async () => void (await onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)));
 
   it('is created, migrated and serves creates and long-poll claims', async () => {
     const config = loadConfig({ DATABASE_URL: TEST_POSTGRES_URL, DATABASE_SCHEMA: schema });
@@ -42,7 +31,7 @@ describe('a PostgreSQL schema with the longest allowed name', () => {
 describe('NOTIFY payloads that are not ours', () => {
   const schema = `n${process.pid}_${Date.now()}`;
 
-  afterAll(() => onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+  afterAll(async () => void (await onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)));
 
   it('are ignored: the server keeps serving and waking long-poll claims', async () => {
     const config = loadConfig({ DATABASE_URL: TEST_POSTGRES_URL, DATABASE_SCHEMA: schema });

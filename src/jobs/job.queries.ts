@@ -142,8 +142,8 @@ export function compareClaimOrder(a: Job, b: Job): number {
 }
 
 /**
- * Claims up to `limit` due, queued jobs in claim order. One statement: the subquery picks the
- * candidates (through the partial claim-order index) and the outer UPDATE re-checks
+ * Claims up to `limit` due, queued jobs in claim order. One statement (dialect.updateCandidates):
+ * the candidate select reads the partial claim-order index and the UPDATE re-checks
  * `status = 'queued'`, so a job is handed out once even if two claims pick it as a candidate;
  * on PostgreSQL `FOR UPDATE SKIP LOCKED` additionally lets concurrent claimers pass each other
  * instead of queueing on the same rows. Each claimed row gets its own fresh lease token.

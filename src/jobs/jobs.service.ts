@@ -149,12 +149,12 @@ export class JobsService {
     return { items, nextCursor };
   }
 
-  /** Claims the next due job in claim order, or returns null when none is claimable. */
   /** True once the server is closing: waiting claims are being answered. */
   get isShuttingDown(): boolean {
     return this.waiters.isClosed;
   }
 
+  /** Claims the next due job in claim order, or returns null when none is claimable. */
   async claimNext(request: ClaimJobDto, abort?: AbortSignal): Promise<Job | null> {
     const [job] = await this.claimMany(request, 1, abort);
     return job ?? null;

@@ -11,11 +11,14 @@ export async function call<T = Record<string, unknown>>(
   method: string,
   path: string,
   body?: unknown,
+  options: { timeoutMs?: number } = {},
 ): Promise<HttpResult<T>> {
   const res = await fetch(`${baseUrl}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // Unbounded unless asked: a long-poll claim may wait as long as it likes.
+    signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
   });
   const text = await res.text();
   return { status: res.status, text, body: (text ? JSON.parse(text) : null) as T };

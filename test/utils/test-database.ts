@@ -23,7 +23,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     const schema = `t_${process.pid}_${randomBytes(6).toString('hex')}`;
     return {
       env: { DATABASE_URL: TEST_POSTGRES_URL, DATABASE_SCHEMA: schema },
-      drop: () => onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
+      drop: async () => void (await onPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)),
     };
   }
   const dir = mkdtempSync(join(tmpdir(), 'orchestrator-test-'));
@@ -33,11 +33,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-async function onPostgres(sql: string): Promise<void> {
+/** Runs one statement on TEST_POSTGRES_URL, on a connection of its own; its rows. */
+export async function onPostgres<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
   await client.connect();
   try {
-    await client.query(sql);
+    return (await client.query<T>(sql, params)).rows;
   } finally {
     await client.end();
   }
