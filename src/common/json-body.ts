@@ -36,7 +36,7 @@ function requireJsonContentType(req: Request, res: Response, next: NextFunction)
 }
 
 /** Deeper JSON is refused: validation, hashing and storage all walk the value recursively. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 function requireObjectBody(req: Request, res: Response, next: NextFunction): void {
   // No body at all (an optional body left out) reads as an empty object.

@@ -137,7 +137,7 @@ const claimParams = (dialect: Dialect, { workerId, leaseMs, now }: LeaseRequest)
 ];
 
 /** Claim order: highest priority, then earliest run_at, then lowest id. */
-export function compareClaimOrder(a: Job, b: Job): number {
+function compareClaimOrder(a: Job, b: Job): number {
   return b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id;
 }
 

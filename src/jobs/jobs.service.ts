@@ -170,7 +170,8 @@ export class JobsService {
     for (;;) {
       // A client that went away gets nothing: claiming now would lease a job to nobody.
       if (abort?.aborted) return [];
-      const waiter = this.waiters.register(request.queues);
+      // Only a claim that may wait registers (before claiming, so no signal is missed meanwhile).
+      const waiter = request.waitMs ? this.waiters.register(request.queues) : null;
       // Whether leaving now should pass on a wake this waiter got but did not use.
       let passOnWake = true;
       try {
@@ -182,14 +183,14 @@ export class JobsService {
           return { claimed: jobs, nextRunAt: await findNextRunAt(tx, now, request.queues) };
         });
         // A wake that arrived while this claim ran may be for another job: it is passed on.
-        if (claimed.length > 0 || !this.mayWait(deadline, abort)) return claimed;
+        if (!waiter || claimed.length > 0 || !this.mayWait(deadline, abort)) return claimed;
         const untilDue = nextRunAt ? nextRunAt.getTime() - this.clock.now().getTime() : Infinity;
         await waiter.sleep(Math.min(deadline - Date.now(), untilDue), abort);
         if (abort?.aborted || this.waiters.isClosed) return [];
         // Woken (or due): this claimer tries again itself.
         passOnWake = false;
       } finally {
-        this.waiters.unregister(waiter, passOnWake);
+        if (waiter) this.waiters.unregister(waiter, passOnWake);
       }
     }
   }
@@ -361,7 +362,7 @@ function assertFieldsFitStatus(change: ChangeStatusDto): void {
 }
 
 /** Throws unless `leaseToken` is the job's current lease; the message tells the worker why. */
-export function assertLeaseHolder(job: Job, leaseToken: string): void {
+function assertLeaseHolder(job: Job, leaseToken: string): void {
   if (job.leaseToken === leaseToken) return;
   if (job.status === 'running') {
     throw new LeaseLostError(
